@@ -1,0 +1,152 @@
+/* Subcommands that only need a database connection and the config:
+ * `migrate` and `status`. Output is for humans; errors go to stderr. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "medallion/cli.h"
+#include "medallion/config.h"
+#include "medallion/migrate.h"
+#include "medallion/pg.h"
+
+int md_cli_load_config(const char *cli_path, md_config_t **ret_cfg)
+{
+    bool explicit_path = false;
+    const char *path = md_config_path(cli_path, &explicit_path);
+    md_config_errors_t errs = {0};
+    int rc = md_config_load(path, explicit_path, ret_cfg, &errs);
+    if (rc != 0) {
+        for (int i = 0; i < errs.count; i++)
+            fprintf(stderr, "%s\n", errs.items[i]);
+        if (errs.count == 0)
+            fprintf(stderr, "%s: cannot load config: %s\n", path, strerror(-rc));
+        md_config_errors_clear(&errs);
+        return rc;
+    }
+    md_config_errors_clear(&errs);
+    return 0;
+}
+
+int md_cli_connect(const md_config_t *cfg, PGconn **ret_conn)
+{
+    md_error_t err = {0};
+    if (md_pg_connect(cfg->database_url, ret_conn, &err) != 0) {
+        fprintf(stderr, "medalliond: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses "-c FILE" (and --config FILE) plus the extra long options given. */
+static int parse_common(int argc, char **argv, const char **ret_cfg_path, int *ret_limit)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"limit", required_argument, NULL, 'l'}, {0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            *ret_cfg_path = optarg;
+            break;
+        case 'l': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (ret_limit == NULL || *end != '\0' || v < 1 || v > 100000) {
+                fprintf(stderr, "medalliond %s: --limit must be 1..100000\n", argv[0]);
+                return -EINVAL;
+            }
+            *ret_limit = (int)v;
+            break;
+        }
+        default:
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "medalliond %s: unexpected argument '%s'\n", argv[0], argv[optind]);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int md_cli_migrate(int argc, char **argv)
+{
+    const char *cfg_path = NULL;
+    if (parse_common(argc, argv, &cfg_path, NULL) != 0) {
+        fprintf(stderr, "usage: medalliond migrate [-c FILE]\n");
+        return MD_EXIT_USAGE;
+    }
+    md_config_t *cfg;
+    if (md_cli_load_config(cfg_path, &cfg) != 0)
+        return MD_EXIT_USAGE;
+    PGconn *conn;
+    if (md_cli_connect(cfg, &conn) != 0) {
+        md_config_free(cfg);
+        return MD_EXIT_FAILED;
+    }
+    const char *dir = md_migrate_dir();
+    md_error_t err = {0};
+    int applied = 0;
+    int rc = md_migrate_apply(conn, dir, stdout, &applied, &err);
+    PQfinish(conn);
+    md_config_free(cfg);
+    if (rc != 0) {
+        fprintf(stderr, "medalliond migrate: %s\n", err.msg);
+        return MD_EXIT_FAILED;
+    }
+    printf(applied ? "%d migration(s) applied from %s\n" : "%.0dschema is up to date (%s)\n",
+           applied, dir);
+    return MD_EXIT_OK;
+}
+
+int md_cli_status(int argc, char **argv)
+{
+    const char *cfg_path = NULL;
+    int limit = 20;
+    if (parse_common(argc, argv, &cfg_path, &limit) != 0) {
+        fprintf(stderr, "usage: medalliond status [-c FILE] [--limit N]\n");
+        return MD_EXIT_USAGE;
+    }
+    md_config_t *cfg;
+    if (md_cli_load_config(cfg_path, &cfg) != 0)
+        return MD_EXIT_USAGE;
+    PGconn *conn;
+    if (md_cli_connect(cfg, &conn) != 0) {
+        md_config_free(cfg);
+        return MD_EXIT_FAILED;
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *params[] = {lim};
+    md_error_t err = {0};
+    PGresult *res = md_pg_query(
+        conn,
+        "SELECT run_id, job_name, status, to_char(started_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), coalesce(round(extract(epoch FROM finished_at - "
+        "started_at) * 1000)::bigint::text, '-'), rows_read, rows_written, instance, "
+        "coalesce(message, '') FROM medallion.job_runs ORDER BY started_at DESC, run_id DESC "
+        "LIMIT $1::int",
+        1, params, &err);
+    int code = MD_EXIT_OK;
+    if (res == NULL) {
+        fprintf(stderr, "medalliond status: %s\n", err.msg);
+        code = MD_EXIT_FAILED;
+    } else {
+        printf("%-8s %-26s %-10s %-20s %9s %10s %10s %-24s %s\n", "RUN", "JOB", "STATUS",
+               "STARTED", "MS", "READ", "WRITTEN", "INSTANCE", "MESSAGE");
+        for (int r = 0; r < PQntuples(res); r++)
+            printf("%-8s %-26s %-10s %-20s %9s %10s %10s %-24s %s\n", PQgetvalue(res, r, 0),
+                   PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+                   PQgetvalue(res, r, 4), PQgetvalue(res, r, 5), PQgetvalue(res, r, 6),
+                   PQgetvalue(res, r, 7), PQgetvalue(res, r, 8));
+        if (PQntuples(res) == 0)
+            printf("(no runs recorded yet)\n");
+        PQclear(res);
+    }
+    PQfinish(conn);
+    md_config_free(cfg);
+    return code;
+}
