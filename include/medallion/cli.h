@@ -1,0 +1,38 @@
+/* Subcommands of the medalliond binary: each takes argc/argv starting at the
+ * command name and returns the process exit code (product.md §1). */
+#ifndef MEDALLION_CLI_H
+#define MEDALLION_CLI_H
+
+/* medalliond cron-next EXPR [--from TS] [--count N] [--tz ZONE]; argv[0] is "cron-next". */
+int md_cli_cron_next(int argc, char **argv);
+
+/* Exit codes of product.md §1. */
+enum {
+    MD_EXIT_OK = 0,
+    MD_EXIT_FAILED = 1,       /* a job or migration failed */
+    MD_EXIT_USAGE = 2,        /* bad usage or bad input */
+    MD_EXIT_UNAVAILABLE = 69, /* capability not in this build */
+    MD_EXIT_LOCKED = 75,      /* another instance holds the job */
+};
+
+/* medalliond migrate [-c FILE] */
+int md_cli_migrate(int argc, char **argv);
+/* medalliond status [-c FILE] [--limit N] */
+int md_cli_status(int argc, char **argv);
+
+/* Shared by subcommands: load the config named by -c / MEDALLIOND_CONFIG /
+ * the default path, printing every error on stderr. */
+struct md_config;
+int md_cli_load_config(const char *cli_path, struct md_config **ret_cfg);
+/* Connect to cfg's database, printing a (password-free) error on failure. */
+struct pg_conn;
+int md_cli_connect(const struct md_config *cfg, struct pg_conn **ret_conn);
+
+/* medalliond check-config [-c FILE]: "FILE: OK" and a summary line → 0; each
+ * error ("FILE:LINE:COL: message") on stderr → 1; bad usage → 2. */
+int md_cli_check_config(int argc, char **argv);
+/* medalliond jobs [-c FILE] [--from TS]: name, schedule, timezone, enabled and
+ * the next 3 fire times (ISO-8601 UTC) of every job → 0; config errors → 1. */
+int md_cli_jobs(int argc, char **argv);
+
+#endif
