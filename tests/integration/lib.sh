@@ -10,6 +10,7 @@ set -euo pipefail
 export PGHOST="$MD_PG_DIR/sock"
 export PGPORT="${MD_PG_PORT:-54329}"
 export PGUSER="${MD_PG_USER:-postgres}"
+export PGOPTIONS="-c client_min_messages=warning"
 unset PGPASSWORD PGSERVICE PGDATABASE
 MD_TEST_NAME="$(basename "${BASH_SOURCE[1]:-$0}" .sh)"
 MD_FAILS=0

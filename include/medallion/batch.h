@@ -1,0 +1,51 @@
+/* Snapshot-based batch positions (the PgQ principle): a job's position is the
+ * snapshot whose visible rows are done; the next range is "visible in a newer
+ * snapshot, not in the old one", read in keyset pages of batch_size rows, one
+ * transaction per page that also moves the position. Rows committed late by
+ * slow producers are never skipped, and no row is processed twice. */
+#ifndef MEDALLION_BATCH_H
+#define MEDALLION_BATCH_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "medallion/copy.h"
+#include "medallion/job.h"
+
+/* One page of source rows, decoded into fields that borrow libpq's buffers. */
+typedef struct md_page {
+    int nrows;
+    int ncols; /* the spec's columns; the trailing xid column is not counted */
+    md_copy_field_t *fields; /* nrows * (ncols + 1) */
+    char **raw;              /* libpq row buffers, freed by the batch loop */
+    int cap;
+} md_page_t;
+
+static inline const md_copy_field_t *md_page_field(const md_page_t *p, int row, int col)
+{
+    return &p->fields[(size_t)row * (size_t)(p->ncols + 1) + (size_t)col];
+}
+
+typedef struct md_batch_spec {
+    const char *source;     /* "analytics.events_raw" */
+    const char *xid_column; /* "ingest_xid" (bronze) or "silver_xid" (silver) */
+    const char *columns;    /* SELECT list; must start with id */
+    int ncols;
+    /* Transform one page and write its results; runs inside the page's
+     * transaction, before the position moves. Returns 0 or a negative code
+     * with ctx->err filled. */
+    int (*process)(md_job_ctx_t *ctx, const md_page_t *page, void *state);
+    void *state;
+} md_batch_spec_t;
+
+/* Process every row visible now and not yet processed, page by page. */
+int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) MD_MUST_CHECK;
+
+/* COPY the writer's rows (header..trailer added here) into `target`
+ * ("analytics.events_clean (id, ...)") inside the current transaction. */
+int md_batch_copy_in(PGconn *conn, const char *target, md_copy_writer_t *w,
+                     md_error_t *ret_err) MD_MUST_CHECK;
+
+/* A writer's row count is not tracked by the codec; callers count. */
+
+#endif

@@ -1,0 +1,39 @@
+/* What a job's code sees while it runs: the config snapshot it started with,
+ * its work connection, its cancellation flag, scratch memory, and the counters
+ * that end up in medallion.job_runs. Jobs never include the scheduler. */
+#ifndef MEDALLION_JOB_H
+#define MEDALLION_JOB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "medallion/config.h"
+#include "medallion/error.h"
+#include "medallion/runner.h"
+#include "medallion/transform/arena.h"
+
+typedef struct md_job_ctx {
+    const md_config_t *cfg;
+    const md_job_config_t *jcfg;
+    PGconn *conn;
+    md_run_control_t *ctl; /* may be NULL */
+    md_arena_t *arena;     /* reset by the batch loop before each page */
+    int64_t rows_read, rows_written, rows_valid, rows_invalid, rows_duplicate;
+    md_error_t err;
+} md_job_ctx_t;
+
+/* True once the scheduler asked this run to stop (timeout or shutdown). */
+bool md_job_cancelled(const md_job_ctx_t *ctx);
+
+typedef int (*md_job_fn)(md_job_ctx_t *ctx);
+
+/* The C code of each job (src/jobs/<name>.c); NULL where it is not built yet. */
+md_job_fn md_job_function(md_job_id_t job);
+
+int md_job_clean_events(md_job_ctx_t *ctx) MD_MUST_CHECK;
+int md_job_clean_api_logs(md_job_ctx_t *ctx) MD_MUST_CHECK;
+int md_job_clean_user_actions(md_job_ctx_t *ctx) MD_MUST_CHECK;
+int md_job_validate_transactions(md_job_ctx_t *ctx) MD_MUST_CHECK;
+
+#endif

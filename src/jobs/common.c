@@ -1,0 +1,100 @@
+/* Shared helpers of the batch jobs (common.h). */
+#include "common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "medallion/batch.h"
+
+void md_array_lit_begin(md_array_lit_t *a) {
+    md_buf_reset(&a->buf);
+    a->count = 0;
+}
+
+int md_array_lit_add(md_array_lit_t *a, const char *s, size_t len) {
+    /* worst case every byte escaped, plus quotes, comma and the brace */
+    if (md_buf_reserve(&a->buf, 2 * len + 8) != 0)
+        return -ENOMEM;
+    char *o = a->buf.data + a->buf.len;
+    *o++ = a->count == 0 ? '{' : ',';
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            *o++ = '\\';
+        *o++ = s[i];
+    }
+    *o++ = '"';
+    a->buf.len = (size_t)(o - a->buf.data);
+    a->count++;
+    return 0;
+}
+
+const char *md_array_lit_end(md_array_lit_t *a) {
+    if (md_buf_reserve(&a->buf, 3) != 0)
+        return NULL;
+    if (a->count == 0)
+        a->buf.data[a->buf.len++] = '{';
+    a->buf.data[a->buf.len++] = '}';
+    a->buf.data[a->buf.len] = '\0';
+    return a->buf.data;
+}
+
+void md_array_lit_free(md_array_lit_t *a) {
+    md_buf_free(&a->buf);
+}
+
+int md_copy_add_hundredths(md_copy_writer_t *w, int hundredths) {
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%s%d.%02d", hundredths < 0 ? "-" : "",
+             (hundredths < 0 ? -hundredths : hundredths) / 100,
+             (hundredths < 0 ? -hundredths : hundredths) % 100);
+    return md_copy_add_numeric_text(w, buf);
+}
+
+int md_copy_add_codes(md_copy_writer_t *w, const md_codes_t *codes) {
+    return md_copy_add_text_array(w, codes->code, codes->count);
+}
+
+int md_job_row_begin(md_copy_writer_t *w, int nfields) {
+    if (md_copy_writer_pending(w) == 0) {
+        int rc = md_copy_writer_header(w);
+        if (rc != 0)
+            return rc;
+    }
+    return md_copy_row_begin(w, nfields);
+}
+
+int md_copy_add_duplicate(md_copy_writer_t *w, const char *source_table, int64_t bronze_id,
+                          int64_t kept_id, md_str_t key) {
+    int rc = md_job_row_begin(w, 4);
+    if (rc != 0)
+        return rc;
+    md_copy_add_textn(w, source_table, strlen(source_table));
+    md_copy_add_int8(w, bronze_id);
+    md_copy_add_int8(w, kept_id);
+    md_copy_add_text(w, key);
+    return md_copy_row_end(w);
+}
+
+int md_job_decode_error(md_job_ctx_t *ctx, const char *table, const char *column, int64_t row) {
+    return md_error_set(&ctx->err, -EPROTO,
+                        "cannot decode %s.%s of page row %lld (unexpected column type?)", table,
+                        column, (long long)row);
+}
+
+int md_job_flush(md_job_ctx_t *ctx, const char *silver_target, md_copy_writer_t *silver,
+                 int64_t silver_rows, md_copy_writer_t *dups, int64_t dup_rows) {
+    int rc;
+    if (silver_rows > 0 &&
+        (rc = md_batch_copy_in(ctx->conn, silver_target, silver, &ctx->err)) != 0)
+        return rc;
+    if (dup_rows > 0 &&
+        (rc = md_batch_copy_in(ctx->conn, MD_DUPLICATES_TARGET, dups, &ctx->err)) != 0)
+        return rc;
+    md_copy_writer_reset(silver);
+    md_copy_writer_reset(dups);
+    ctx->rows_written += silver_rows;
+    ctx->rows_duplicate += dup_rows;
+    return 0;
+}

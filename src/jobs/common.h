@@ -1,0 +1,43 @@
+/* Pieces every batch job needs: text[] literals for "= ANY($1)" look-ups,
+ * silver-row field helpers, and the duplicates ledger's COPY rows. */
+#ifndef MEDALLION_JOBS_COMMON_H
+#define MEDALLION_JOBS_COMMON_H
+
+#include <libpq-fe.h>
+
+#include "medallion/copy.h"
+#include "medallion/job.h"
+#include "medallion/transform/codes.h"
+
+/* Growing text-array literal ('{"a","b"}') for one array parameter. */
+typedef struct md_array_lit {
+    md_buf_t buf;
+    int count;
+} md_array_lit_t;
+
+void md_array_lit_begin(md_array_lit_t *a);
+int md_array_lit_add(md_array_lit_t *a, const char *s, size_t len) MD_MUST_CHECK;
+/* NUL-terminates and returns the literal ("{}" when empty). */
+const char *md_array_lit_end(md_array_lit_t *a);
+void md_array_lit_free(md_array_lit_t *a);
+
+/* Begin a COPY row, writing the stream header first when the writer is empty. */
+int md_job_row_begin(md_copy_writer_t *w, int nfields) MD_MUST_CHECK;
+
+/* numeric(3,2) from hundredths: 70 -> "0.70". */
+int md_copy_add_hundredths(md_copy_writer_t *w, int hundredths);
+/* text[] of stable codes. */
+int md_copy_add_codes(md_copy_writer_t *w, const md_codes_t *codes);
+/* A medallion.duplicates row: (source_table, bronze_id, kept_id, dedup_key). */
+#define MD_DUPLICATES_TARGET "medallion.duplicates (source_table, bronze_id, kept_id, dedup_key)"
+int md_copy_add_duplicate(md_copy_writer_t *w, const char *source_table, int64_t bronze_id,
+                          int64_t kept_id, md_str_t key) MD_MUST_CHECK;
+
+/* Fail the job with a decode error naming the column. */
+int md_job_decode_error(md_job_ctx_t *ctx, const char *table, const char *column, int64_t row);
+
+/* Write the page's silver rows and duplicate rows, if any, and count them. */
+int md_job_flush(md_job_ctx_t *ctx, const char *silver_target, md_copy_writer_t *silver,
+                 int64_t silver_rows, md_copy_writer_t *dups, int64_t dup_rows) MD_MUST_CHECK;
+
+#endif

@@ -1,0 +1,393 @@
+/* validate_transactions: transactions_raw → transactions_validated. Currency,
+ * rounding, base-currency amount, fraud score and duplicate flag are computed
+ * in C (transform/transactions.c) with the reference data loaded once per run;
+ * SQL only supplies earlier rows: the dedup keys of this page's external_ids and
+ * the users' recent transactions for the velocity rule. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "medallion/batch.h"
+#include "medallion/pg.h"
+#include "medallion/transform/keyset.h"
+#include "medallion/transform/transactions.h"
+
+#define SOURCE_TABLE "transactions_raw"
+#define SILVER_TARGET                                                                              \
+    "analytics.transactions_validated (id, external_id, user_id, amount, amount_raw, currency, "   \
+    "status, payment_method, properties, source, created_at, ingested_at, is_valid, "              \
+    "is_duplicate, fraud_score, fraud_reasons, validation_errors, amount_base, base_currency)"
+
+enum {
+    C_ID,
+    C_EXT,
+    C_USER,
+    C_AMOUNT,
+    C_CURRENCY,
+    C_STATUS,
+    C_METHOD,
+    C_PROPS,
+    C_SOURCE,
+    C_CREATED,
+    C_INGESTED,
+    NCOLS
+};
+
+/* (user, created_at) of transactions that count for the velocity rule. */
+typedef struct user_ts {
+    uint8_t user[16];
+    md_ts_t ts;
+} user_ts_t;
+
+typedef struct txn_state {
+    md_txn_ctx_t tctx;
+    md_currency_table_t *currencies;
+    md_fx_table_t *fx;
+    md_txn_out_t *out;
+    int cap;
+    user_ts_t *hist;
+    size_t hist_len, hist_cap;
+    md_ts_t *ts_scratch;
+    md_keyset_t *seen;
+    md_array_lit_t lit;
+    md_copy_writer_t silver, dups;
+} txn_state_t;
+
+static int load_reference(md_job_ctx_t *ctx, txn_state_t *st) {
+    PGresult *res = md_pg_query(ctx->conn, "SELECT code, minor_unit FROM analytics.currencies", 0,
+                                NULL, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    for (int i = 0; i < PQntuples(res); i++)
+        if (md_currency_table_add(st->currencies, PQgetvalue(res, i, 0),
+                                  (size_t)PQgetlength(res, i, 0),
+                                  atoi(PQgetvalue(res, i, 1))) != 0) {
+            PQclear(res);
+            return md_error_set(&ctx->err, -EINVAL, "bad row in analytics.currencies");
+        }
+    PQclear(res);
+    const char *base = ctx->cfg->base_currency;
+    st->tctx.base_currency = base;
+    st->tctx.base_exponent = md_currency_table_lookup(st->currencies, base, strlen(base));
+    if (st->tctx.base_exponent < 0)
+        return md_error_set(&ctx->err, -EINVAL,
+                            "reporting.base_currency %s is not in analytics.currencies", base);
+    const char *params[] = {base};
+    res = md_pg_query(ctx->conn,
+                      "SELECT currency, (extract(epoch FROM valid_from) * 1000000)::bigint, "
+                      "base_per_unit::text FROM analytics.fx_rates WHERE base_currency = $1",
+                      1, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    for (int i = 0; i < PQntuples(res); i++)
+        if (md_fx_table_add(st->fx, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0),
+                            strtoll(PQgetvalue(res, i, 1), NULL, 10), PQgetvalue(res, i, 2),
+                            (size_t)PQgetlength(res, i, 2)) != 0) {
+            PQclear(res);
+            return md_error_set(&ctx->err, -EINVAL, "bad row in analytics.fx_rates");
+        }
+    PQclear(res);
+    return 0;
+}
+
+static int decode_row(md_job_ctx_t *ctx, const md_page_t *p, int r, md_txn_in_t *t) {
+    const char *bad = NULL;
+    const md_copy_field_t *af = md_page_field(p, r, C_AMOUNT);
+    t->amount = MD_STR_NULL;
+    if (md_copy_get_int8(md_page_field(p, r, C_ID), &t->id) != 0)
+        bad = "id";
+    else if (md_copy_get_text(md_page_field(p, r, C_EXT), &t->external_id) != 0)
+        bad = "external_id";
+    else if (md_copy_get_uuid(md_page_field(p, r, C_USER), &t->user_id) != 0)
+        bad = "user_id";
+    else if (!md_copy_field_is_null(af)) {
+        char buf[MD_COPY_NUMERIC_TEXT_MAX];
+        size_t n = 0;
+        char *copy;
+        if (md_copy_get_numeric(af, buf, sizeof(buf), &n) != 0 ||
+            (copy = md_arena_memdup(ctx->arena, buf, n)) == NULL)
+            bad = "amount";
+        else
+            t->amount = (md_str_t){copy, n};
+    }
+    if (bad == NULL) {
+        if (md_copy_get_text(md_page_field(p, r, C_CURRENCY), &t->currency) != 0)
+            bad = "currency";
+        else if (md_copy_get_text(md_page_field(p, r, C_STATUS), &t->status) != 0)
+            bad = "status";
+        else if (md_copy_get_text(md_page_field(p, r, C_METHOD), &t->payment_method) != 0)
+            bad = "payment_method";
+        else if (md_copy_get_jsonb(md_page_field(p, r, C_PROPS), &t->properties) != 0)
+            bad = "properties";
+        else if (md_copy_get_text(md_page_field(p, r, C_SOURCE), &t->source) != 0)
+            bad = "source";
+        else if (md_copy_get_timestamptz(md_page_field(p, r, C_CREATED), &t->created_at) != 0)
+            bad = "created_at";
+        else if (md_copy_get_timestamptz(md_page_field(p, r, C_INGESTED), &t->ingested_at) != 0)
+            bad = "ingested_at";
+    }
+    return bad ? md_job_decode_error(ctx, SOURCE_TABLE, bad, r) : 0;
+}
+
+/* Keys of earlier rows with the same external_ids, already in silver. */
+static int load_seen(md_job_ctx_t *ctx, txn_state_t *st, int n) {
+    md_keyset_clear(st->seen);
+    md_array_lit_begin(&st->lit);
+    for (int i = 0; i < n; i++)
+        if (st->out[i].external_id.ptr != NULL &&
+            md_array_lit_add(&st->lit, st->out[i].external_id.ptr, st->out[i].external_id.len) != 0)
+            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    if (st->lit.count == 0)
+        return 0;
+    const char *params[] = {md_array_lit_end(&st->lit)};
+    PGresult *res = md_pg_query(ctx->conn,
+                                "SELECT external_id, status, amount::text, currency, id FROM "
+                                "analytics.transactions_validated WHERE external_id = "
+                                "ANY($1::text[]) AND status IS NOT NULL AND amount IS NOT NULL "
+                                "AND currency IS NOT NULL",
+                                1, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    for (int i = 0; i < PQntuples(res); i++) {
+        md_txn_out_t prior = {0};
+        prior.external_id = (md_str_t){PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0)};
+        prior.status = (md_str_t){PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1)};
+        prior.currency = (md_str_t){PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3)};
+        prior.has_amount = md_dec_parse(PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2),
+                                        &prior.amount_dec) == 0;
+        uint8_t key[MD_TXN_KEY_LEN];
+        int64_t kept;
+        if (md_txn_dedup_key(&prior, key) &&
+            md_keyset_insert_or_get(st->seen, key, strtoll(PQgetvalue(res, i, 4), NULL, 10),
+                                    &kept) < 0) {
+            PQclear(res);
+            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
+static int hist_push(txn_state_t *st, const uint8_t user[16], md_ts_t ts) {
+    if (st->hist_len == st->hist_cap) {
+        size_t cap = st->hist_cap ? st->hist_cap * 2 : 1024;
+        user_ts_t *h = realloc(st->hist, cap * sizeof(*h));
+        if (h == NULL)
+            return -ENOMEM;
+        st->hist = h;
+        st->hist_cap = cap;
+    }
+    memcpy(st->hist[st->hist_len].user, user, 16);
+    st->hist[st->hist_len].ts = ts;
+    st->hist_len++;
+    return 0;
+}
+
+static int user_ts_cmp(const void *a, const void *b) {
+    const user_ts_t *x = a, *y = b;
+    int c = memcmp(x->user, y->user, 16);
+    if (c != 0)
+        return c;
+    return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
+/* Velocity: every counting transaction of this page's users within the
+ * window before the page's latest row, from silver plus the page itself. */
+static int apply_velocity(md_job_ctx_t *ctx, txn_state_t *st, int n) {
+    st->hist_len = 0;
+    md_array_lit_begin(&st->lit);
+    md_ts_t lo = MD_TS_POS_INF, hi = MD_TS_NEG_INF;
+    for (int i = 0; i < n; i++) {
+        const md_txn_out_t *o = &st->out[i];
+        if (!o->user_id.present || o->created_at == MD_TS_NULL)
+            continue;
+        char u[37];
+        md_uuid_format(&o->user_id, u);
+        if (md_array_lit_add(&st->lit, u, 36) != 0)
+            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+        if (o->created_at < lo)
+            lo = o->created_at;
+        if (o->created_at > hi)
+            hi = o->created_at;
+        if (md_txn_counts_for_velocity(o) && hist_push(st, o->user_id.b, o->created_at) != 0)
+            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    }
+    if (st->lit.count == 0)
+        return 0;
+    char from[32], to[32];
+    snprintf(from, sizeof(from), "%lld", (long long)(lo - st->tctx.velocity_window_us));
+    snprintf(to, sizeof(to), "%lld", (long long)hi);
+    const char *params[] = {md_array_lit_end(&st->lit), from, to};
+    PGresult *res = md_pg_query(
+        ctx->conn,
+        "SELECT user_id::text, (extract(epoch FROM created_at) * 1000000)::bigint FROM "
+        "analytics.transactions_validated WHERE user_id = ANY($1::uuid[]) AND is_valid AND NOT "
+        "is_duplicate AND created_at >= to_timestamp($2::bigint / 1000000.0) AND created_at < "
+        "to_timestamp($3::bigint / 1000000.0)",
+        3, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    for (int i = 0; i < PQntuples(res); i++) {
+        md_uuid_t u;
+        if (md_uuid_parse(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), &u) != 0 ||
+            hist_push(st, u.b, strtoll(PQgetvalue(res, i, 1), NULL, 10)) != 0) {
+            PQclear(res);
+            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+        }
+    }
+    PQclear(res);
+    qsort(st->hist, st->hist_len, sizeof(*st->hist), user_ts_cmp);
+    free(st->ts_scratch);
+    st->ts_scratch = malloc((st->hist_len + 1) * sizeof(md_ts_t));
+    if (st->ts_scratch == NULL)
+        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < st->hist_len; i++)
+        st->ts_scratch[i] = st->hist[i].ts;
+    for (int i = 0; i < n; i++) {
+        md_txn_out_t *o = &st->out[i];
+        size_t count = 0;
+        if (o->user_id.present && o->created_at != MD_TS_NULL) {
+            /* the user's run of timestamps in the sorted history */
+            size_t a = 0, b = st->hist_len;
+            while (a < b) {
+                size_t m = a + (b - a) / 2;
+                if (memcmp(st->hist[m].user, o->user_id.b, 16) < 0)
+                    a = m + 1;
+                else
+                    b = m;
+            }
+            size_t end = a;
+            while (end < st->hist_len && memcmp(st->hist[end].user, o->user_id.b, 16) == 0)
+                end++;
+            count = md_velocity_count(st->ts_scratch + a, end - a, o->created_at,
+                                      st->tctx.velocity_window_us);
+        }
+        md_txn_apply_velocity(&st->tctx, o, count);
+    }
+    return 0;
+}
+
+static int write_silver(md_copy_writer_t *w, const md_txn_out_t *o) {
+    int rc = md_job_row_begin(w, 19);
+    if (rc != 0)
+        return rc;
+    md_copy_add_int8(w, o->id);
+    md_copy_add_text(w, o->external_id);
+    md_copy_add_uuid(w, &o->user_id);
+    if (o->amount.ptr)
+        md_copy_add_numeric_textn(w, o->amount.ptr, o->amount.len);
+    else
+        md_copy_add_null(w);
+    if (o->amount_raw.ptr)
+        md_copy_add_numeric_textn(w, o->amount_raw.ptr, o->amount_raw.len);
+    else
+        md_copy_add_null(w);
+    md_copy_add_text(w, o->currency);
+    md_copy_add_text(w, o->status);
+    md_copy_add_text(w, o->payment_method);
+    md_copy_add_jsonb(w, o->properties);
+    md_copy_add_text(w, o->source);
+    md_copy_add_timestamptz(w, o->created_at);
+    md_copy_add_timestamptz(w, o->ingested_at);
+    md_copy_add_bool(w, o->is_valid);
+    md_copy_add_bool(w, o->is_duplicate);
+    md_copy_add_hundredths(w, o->fraud_score);
+    md_copy_add_codes(w, &o->fraud_reasons);
+    md_copy_add_codes(w, &o->errors);
+    if (o->amount_base.ptr)
+        md_copy_add_numeric_textn(w, o->amount_base.ptr, o->amount_base.len);
+    else
+        md_copy_add_null(w);
+    md_copy_add_text(w, o->base_currency);
+    return md_copy_row_end(w);
+}
+
+static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
+    txn_state_t *st = state;
+    int rc;
+    if (page->nrows > st->cap) {
+        free(st->out);
+        st->out = calloc((size_t)page->nrows, sizeof(*st->out));
+        st->cap = st->out ? page->nrows : 0;
+        if (st->out == NULL)
+            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    }
+    for (int r = 0; r < page->nrows; r++) {
+        md_txn_in_t in;
+        if ((rc = decode_row(ctx, page, r, &in)) != 0)
+            return rc;
+        if ((rc = md_txn_transform(&st->tctx, &in, ctx->arena, &st->out[r])) != 0)
+            return md_error_set(&ctx->err, rc, "transaction %lld: transform failed",
+                                (long long)in.id);
+    }
+    if ((rc = load_seen(ctx, st, page->nrows)) != 0)
+        return rc;
+    for (int r = 0; r < page->nrows; r++) {
+        md_txn_out_t *o = &st->out[r];
+        uint8_t key[MD_TXN_KEY_LEN];
+        int64_t kept;
+        if (!md_txn_dedup_key(o, key))
+            continue;
+        rc = md_keyset_insert_or_get(st->seen, key, o->id, &kept);
+        if (rc < 0)
+            return md_error_set(&ctx->err, rc, "out of memory");
+        o->is_duplicate = rc == 0;
+    }
+    if ((rc = apply_velocity(ctx, st, page->nrows)) != 0)
+        return rc;
+    for (int r = 0; r < page->nrows; r++) {
+        const md_txn_out_t *o = &st->out[r];
+        if ((rc = write_silver(&st->silver, o)) != 0)
+            return md_error_set(&ctx->err, rc, "transaction %lld: cannot encode the silver row",
+                                (long long)o->id);
+        if (o->is_duplicate)
+            ctx->rows_duplicate++;
+        if (o->is_valid)
+            ctx->rows_valid++;
+        else
+            ctx->rows_invalid++;
+    }
+    return md_job_flush(ctx, SILVER_TARGET, &st->silver, page->nrows, &st->dups, 0);
+}
+
+int md_job_validate_transactions(md_job_ctx_t *ctx) {
+    txn_state_t st = {0};
+    md_txn_ctx_defaults(&st.tctx);
+    st.tctx.velocity_count = ctx->cfg->fraud_velocity_count;
+    st.tctx.velocity_window_us = ctx->cfg->fraud_velocity_window_ms * 1000;
+    st.tctx.velocity_add_hundredths = (int)(ctx->cfg->fraud_velocity_add * 100.0 + 0.5);
+    md_copy_writer_init(&st.silver);
+    md_copy_writer_init(&st.dups);
+    st.currencies = md_currency_table_new();
+    st.fx = md_fx_table_new();
+    st.seen = md_keyset_new((size_t)ctx->jcfg->batch_size);
+    int rc;
+    if (st.currencies == NULL || st.fx == NULL || st.seen == NULL) {
+        rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    } else if ((rc = load_reference(ctx, &st)) == 0) {
+        st.tctx.currencies = st.currencies;
+        st.tctx.fx = st.fx;
+        md_batch_spec_t spec = {
+            .source = "analytics." SOURCE_TABLE,
+            .xid_column = "ingest_xid",
+            .columns = "id, external_id, user_id, amount, currency, status, payment_method, "
+                       "properties, source, created_at, ingested_at",
+            .ncols = NCOLS,
+            .process = process_page,
+            .state = &st,
+        };
+        rc = md_batch_run(ctx, &spec);
+    }
+    free(st.out);
+    free(st.hist);
+    free(st.ts_scratch);
+    md_keyset_free(st.seen);
+    md_array_lit_free(&st.lit);
+    md_currency_table_free(st.currencies);
+    md_fx_table_free(st.fx);
+    md_copy_writer_free(&st.silver);
+    md_copy_writer_free(&st.dups);
+    return rc;
+}

@@ -1,0 +1,289 @@
+/* One run of one job (runner.h): bookkeeping in medallion.job_runs and the
+ * job's advisory lock live on the dedicated lock connection, so a run whose
+ * work connection dies still gets its outcome recorded. Blocking; called from
+ * `medalliond run` and from the daemon's worker threads alike. */
+#include "medallion/runner.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "medallion/job.h"
+#include "medallion/log.h"
+#include "medallion/pg.h"
+
+/* Two-int advisory lock key: (hashtext('medalliond'), hashtext(job_name)). */
+#define LOCK_ARGS "hashtext('medalliond'), hashtext($1)"
+
+const char *md_run_status_name(md_run_status_t s) {
+    switch (s) {
+    case MD_RUN_SUCCEEDED:
+        return "succeeded";
+    case MD_RUN_FAILED:
+        return "failed";
+    case MD_RUN_SKIPPED:
+        return "skipped";
+    case MD_RUN_TIMED_OUT:
+        return "timed_out";
+    }
+    return "failed";
+}
+
+const char *md_runner_instance(void) {
+    static __thread char buf[300];
+    char host[256];
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "unknown");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(buf, sizeof(buf), "%s:%d", host, (int)getpid());
+    return buf;
+}
+
+md_job_fn md_job_function(md_job_id_t job) {
+    switch (job) {
+    case MD_JOB_CLEAN_EVENTS:
+        return md_job_clean_events;
+    case MD_JOB_CLEAN_API_LOGS:
+        return md_job_clean_api_logs;
+    case MD_JOB_CLEAN_USER_ACTIONS:
+        return md_job_clean_user_actions;
+    case MD_JOB_VALIDATE_TRANSACTIONS:
+        return md_job_validate_transactions;
+    default:
+        return NULL;
+    }
+}
+
+/* Messages are truncated on purpose: a job_runs row needs the gist, not 1 KB. */
+static void set_message(md_run_result_t *r, const char *fmt, ...) MD_PRINTF(2, 3);
+static void set_message(md_run_result_t *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof(r->message), fmt, ap);
+    va_end(ap);
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int insert_run(PGconn *conn, const char *job, const char *status, const char *trigger,
+                      const char *message, int64_t *ret_run_id, md_error_t *err) {
+    const char *params[] = {job, status, md_runner_instance(), trigger, message};
+    PGresult *res = md_pg_query(conn,
+                                "INSERT INTO medallion.job_runs (job_name, status, instance, "
+                                "trigger, message, finished_at) VALUES ($1, $2, $3, $4, $5, "
+                                "CASE WHEN $2 = 'running' THEN NULL ELSE now() END) "
+                                "RETURNING run_id",
+                                5, params, err);
+    if (res == NULL)
+        return err ? err->code : -EIO;
+    *ret_run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+static int finish_run(PGconn *conn, const md_run_result_t *r, md_error_t *err) {
+    char id[32], rd[32], wr[32], va[32], inv[32], dup[32];
+    snprintf(id, sizeof(id), "%" PRId64, r->run_id);
+    snprintf(rd, sizeof(rd), "%" PRId64, r->rows_read);
+    snprintf(wr, sizeof(wr), "%" PRId64, r->rows_written);
+    snprintf(va, sizeof(va), "%" PRId64, r->rows_valid);
+    snprintf(inv, sizeof(inv), "%" PRId64, r->rows_invalid);
+    snprintf(dup, sizeof(dup), "%" PRId64, r->rows_duplicate);
+    const char *params[] = {id,  md_run_status_name(r->status),    rd, wr, va, inv,
+                            dup, r->message[0] ? r->message : NULL};
+    PGresult *res = md_pg_query(
+        conn,
+        "UPDATE medallion.job_runs SET status = $2, finished_at = now(), rows_read = $3, "
+        "rows_written = $4, rows_valid = $5, rows_invalid = $6, rows_duplicate = $7, "
+        "message = $8 WHERE run_id = $1",
+        8, params, err);
+    if (res == NULL)
+        return err ? err->code : -EIO;
+    PQclear(res);
+    return 0;
+}
+
+int md_runner_record_skip(PGconn *conn, md_job_id_t job, const char *trigger, const char *reason,
+                          md_error_t *ret_err) {
+    int64_t id;
+    return insert_run(conn, md_jobdef_get(job)->name, "skipped", trigger, reason, &id, ret_err);
+}
+
+/* Name the holder of a job's lock for the skip message, best effort. */
+static void describe_holder(PGconn *lock_conn, const char *job, char *buf, size_t len) {
+    const char *params[] = {job};
+    md_error_t err = {0};
+    PGresult *res = md_pg_query(
+        lock_conn,
+        "SELECT coalesce(a.application_name, '') || ' pid ' || l.pid || coalesce(' from ' || "
+        "host(a.client_addr), '') FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int = hashtext('medalliond') "
+        "AND l.objid::int = hashtext($1) AND l.objsubid = 2 LIMIT 1",
+        1, params, &err);
+    if (res != NULL && PQntuples(res) == 1)
+        snprintf(buf, len, "another instance holds job %s (%s)", job, PQgetvalue(res, 0, 0));
+    else
+        snprintf(buf, len, "another instance holds job %s", job);
+    PQclear(res);
+}
+
+void md_runner_run(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
+                   const char *trigger, md_run_control_t *ctl, md_run_result_t *ret) {
+    const md_jobdef_t *def = md_jobdef_get(job);
+    memset(ret, 0, sizeof(*ret));
+    ret->run_id = -1;
+    int64_t t0 = now_ms();
+    md_error_t err = {0};
+
+    if (insert_run(lock_conn, def->name, "running", trigger, NULL, &ret->run_id, &err) != 0) {
+        ret->status = MD_RUN_FAILED;
+        ret->connection_lost = md_pg_is_connection_error(lock_conn, &err);
+        set_message(ret, "cannot record the run: %s", err.msg);
+        return;
+    }
+    const char *lparams[] = {def->name};
+    PGresult *res =
+        md_pg_query(lock_conn, "SELECT pg_try_advisory_lock(" LOCK_ARGS ")", 1, lparams, &err);
+    if (res == NULL) {
+        ret->status = MD_RUN_FAILED;
+        ret->connection_lost = md_pg_is_connection_error(lock_conn, &err);
+        set_message(ret, "cannot take the job lock: %s", err.msg);
+        goto record;
+    }
+    bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!locked) {
+        ret->status = MD_RUN_SKIPPED;
+        ret->locked_elsewhere = true;
+        describe_holder(lock_conn, def->name, ret->message, sizeof(ret->message));
+        goto record;
+    }
+
+    md_job_fn fn = md_job_function(job);
+    if (fn == NULL) {
+        ret->status = MD_RUN_FAILED;
+        set_message(ret, "job %s is not available in this build yet", def->name);
+    } else {
+        md_job_ctx_t ctx = {
+            .cfg = cfg,
+            .jcfg = &cfg->jobs[job],
+            .conn = conn,
+            .ctl = ctl,
+            .arena = md_arena_new(1 << 20),
+        };
+        PGcancel *cancel = PQgetCancel(conn);
+        if (ctl != NULL)
+            atomic_store(&ctl->cancel, cancel);
+        int rc = ctx.arena == NULL ? md_error_set(&ctx.err, -ENOMEM, "out of memory") : fn(&ctx);
+        if (ctl != NULL)
+            atomic_store(&ctl->cancel, (PGcancel *)NULL);
+        PQfreeCancel(cancel);
+        md_arena_free(ctx.arena);
+        ret->rows_read = ctx.rows_read;
+        ret->rows_written = ctx.rows_written;
+        ret->rows_valid = ctx.rows_valid;
+        ret->rows_invalid = ctx.rows_invalid;
+        ret->rows_duplicate = ctx.rows_duplicate;
+        if (rc == 0) {
+            ret->status = MD_RUN_SUCCEEDED;
+        } else if (ctl != NULL && atomic_load(&ctl->timed_out)) {
+            ret->status = MD_RUN_TIMED_OUT;
+            set_message(ret, "timed out after %lld ms; rolled back",
+                        (long long)cfg->jobs[job].timeout_ms);
+        } else {
+            ret->status = MD_RUN_FAILED;
+            ret->connection_lost = md_pg_is_connection_error(conn, &ctx.err);
+            set_message(ret, "%s", ctx.err.msg);
+        }
+        if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+            PGresult *rb = PQexec(conn, "ROLLBACK");
+            PQclear(rb);
+        }
+    }
+    res = md_pg_query(lock_conn, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 1, lparams, &err);
+    PQclear(res);
+
+record:
+    ret->duration_ms = now_ms() - t0;
+    if (ret->run_id >= 0 && finish_run(lock_conn, ret, &err) != 0 && ret->message[0] == '\0')
+        set_message(ret, "cannot record the outcome: %s", err.msg);
+}
+
+int md_runner_mark_interrupted(PGconn *conn, int *ret_count, md_error_t *ret_err) {
+    /* Same host, and the pid that wrote the row is no longer alive (or is
+     * us): those runs died with their process. */
+    char host[256];
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "unknown");
+    host[sizeof(host) - 1] = '\0';
+    const char *params[] = {host};
+    PGresult *res = md_pg_query(conn,
+                                "SELECT run_id, split_part(instance, ':', 2) FROM "
+                                "medallion.job_runs WHERE status = 'running' AND "
+                                "split_part(instance, ':', 1) = $1",
+                                1, params, ret_err);
+    if (res == NULL)
+        return ret_err ? ret_err->code : -EIO;
+    int count = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        int pid = atoi(PQgetvalue(res, i, 1));
+        if (pid > 0 && pid != (int)getpid() && (kill(pid, 0) == 0 || errno == EPERM))
+            continue; /* a live process on this host owns it */
+        const char *p[] = {PQgetvalue(res, i, 0)};
+        PGresult *u = md_pg_query(conn,
+                                  "UPDATE medallion.job_runs SET status = 'failed', "
+                                  "finished_at = now(), message = 'interrupted' "
+                                  "WHERE run_id = $1 AND status = 'running'",
+                                  1, p, ret_err);
+        if (u == NULL) {
+            PQclear(res);
+            return ret_err ? ret_err->code : -EIO;
+        }
+        count += atoi(PQcmdTuples(u));
+        PQclear(u);
+    }
+    PQclear(res);
+    *ret_count = count;
+    return 0;
+}
+
+int md_runner_prune_history(PGconn *conn, int64_t retention_ms, int64_t *ret_deleted,
+                            md_error_t *ret_err) {
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%" PRId64, retention_ms);
+    const char *params[] = {ms};
+    PGresult *res = md_pg_query(conn,
+                                "DELETE FROM medallion.job_runs WHERE started_at < now() - "
+                                "$1::bigint * interval '1 millisecond' AND status <> 'running'",
+                                1, params, ret_err);
+    if (res == NULL)
+        return ret_err ? ret_err->code : -EIO;
+    *ret_deleted = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+int md_runner_last_success(PGconn *conn, md_job_id_t job, int64_t *ret_started,
+                           md_error_t *ret_err) {
+    const char *params[] = {md_jobdef_get(job)->name};
+    PGresult *res = md_pg_query(conn,
+                                "SELECT coalesce(extract(epoch FROM max(started_at))::bigint, 0) "
+                                "FROM medallion.job_runs WHERE job_name = $1 AND "
+                                "status = 'succeeded'",
+                                1, params, ret_err);
+    if (res == NULL)
+        return ret_err ? ret_err->code : -EIO;
+    *ret_started = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
