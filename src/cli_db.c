@@ -11,8 +11,7 @@
 #include "medallion/migrate.h"
 #include "medallion/pg.h"
 
-int md_cli_load_config(const char *cli_path, md_config_t **ret_cfg)
-{
+int md_cli_load_config(const char *cli_path, md_config_t **ret_cfg) {
     bool explicit_path = false;
     const char *path = md_config_path(cli_path, &explicit_path);
     md_config_errors_t errs = {0};
@@ -29,8 +28,7 @@ int md_cli_load_config(const char *cli_path, md_config_t **ret_cfg)
     return 0;
 }
 
-int md_cli_connect(const md_config_t *cfg, PGconn **ret_conn)
-{
+int md_cli_connect(const md_config_t *cfg, PGconn **ret_conn) {
     md_error_t err = {0};
     if (md_pg_connect(cfg->database_url, ret_conn, &err) != 0) {
         fprintf(stderr, "medalliond: %s\n", err.msg);
@@ -40,8 +38,7 @@ int md_cli_connect(const md_config_t *cfg, PGconn **ret_conn)
 }
 
 /* Parses "-c FILE" (and --config FILE) plus the extra long options given. */
-static int parse_common(int argc, char **argv, const char **ret_cfg_path, int *ret_limit)
-{
+static int parse_common(int argc, char **argv, const char **ret_cfg_path, int *ret_limit) {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"limit", required_argument, NULL, 'l'}, {0}};
     int c;
@@ -72,8 +69,7 @@ static int parse_common(int argc, char **argv, const char **ret_cfg_path, int *r
     return 0;
 }
 
-int md_cli_migrate(int argc, char **argv)
-{
+int md_cli_migrate(int argc, char **argv) {
     const char *cfg_path = NULL;
     if (parse_common(argc, argv, &cfg_path, NULL) != 0) {
         fprintf(stderr, "usage: medalliond migrate [-c FILE]\n");
@@ -102,8 +98,7 @@ int md_cli_migrate(int argc, char **argv)
     return MD_EXIT_OK;
 }
 
-int md_cli_status(int argc, char **argv)
-{
+int md_cli_status(int argc, char **argv) {
     const char *cfg_path = NULL;
     int limit = 20;
     if (parse_common(argc, argv, &cfg_path, &limit) != 0) {
@@ -135,8 +130,8 @@ int md_cli_status(int argc, char **argv)
         fprintf(stderr, "medalliond status: %s\n", err.msg);
         code = MD_EXIT_FAILED;
     } else {
-        printf("%-8s %-26s %-10s %-20s %9s %10s %10s %-24s %s\n", "RUN", "JOB", "STATUS",
-               "STARTED", "MS", "READ", "WRITTEN", "INSTANCE", "MESSAGE");
+        printf("%-8s %-26s %-10s %-20s %9s %10s %10s %-24s %s\n", "RUN", "JOB", "STATUS", "STARTED",
+               "MS", "READ", "WRITTEN", "INSTANCE", "MESSAGE");
         for (int r = 0; r < PQntuples(res); r++)
             printf("%-8s %-26s %-10s %-20s %9s %10s %10s %-24s %s\n", PQgetvalue(res, r, 0),
                    PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),

@@ -4,8 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int md_error_setv(md_error_t *err, int code, const char *fmt, va_list ap)
-{
+int md_error_setv(md_error_t *err, int code, const char *fmt, va_list ap) {
     if (err == NULL)
         return code;
     err->code = code;
@@ -13,8 +12,7 @@ int md_error_setv(md_error_t *err, int code, const char *fmt, va_list ap)
     return code;
 }
 
-int md_error_set(md_error_t *err, int code, const char *fmt, ...)
-{
+int md_error_set(md_error_t *err, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     md_error_setv(err, code, fmt, ap);
@@ -22,8 +20,7 @@ int md_error_set(md_error_t *err, int code, const char *fmt, ...)
     return code;
 }
 
-void md_error_clear(md_error_t *err)
-{
+void md_error_clear(md_error_t *err) {
     if (err != NULL)
         memset(err, 0, sizeof(*err));
 }

@@ -19,15 +19,13 @@ static const md_jobdef_t jobdefs[MD_JOB_COUNT] = {
     {MD_JOB_UPDATE_KPI_DASHBOARD, "update_kpi_dashboard", MD_LAYER_GOLD, "0 * * * *", NULL},
 };
 
-const md_jobdef_t *md_jobdef_get(md_job_id_t id)
-{
+const md_jobdef_t *md_jobdef_get(md_job_id_t id) {
     if ((int)id < 0 || id >= MD_JOB_COUNT)
         return NULL;
     return &jobdefs[id];
 }
 
-int md_jobdef_find(const char *name)
-{
+int md_jobdef_find(const char *name) {
     for (int i = 0; i < MD_JOB_COUNT; i++)
         if (strcmp(jobdefs[i].name, name) == 0)
             return i;

@@ -20,8 +20,7 @@ static bool log_to_journal = false;
 
 /* JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to stderr;
  * only when it matches our actual stderr do we talk to journald directly. */
-static bool stderr_is_journal(void)
-{
+static bool stderr_is_journal(void) {
     const char *js = getenv("JOURNAL_STREAM");
     if (js == NULL)
         return false;
@@ -34,32 +33,27 @@ static bool stderr_is_journal(void)
     return st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
 }
 
-void md_log_init(void)
-{
+void md_log_init(void) {
     log_to_journal = stderr_is_journal();
 }
 
-void md_log_set_level(md_log_level_t level)
-{
+void md_log_set_level(md_log_level_t level) {
     log_level = level;
 }
 
-md_log_level_t md_log_get_level(void)
-{
+md_log_level_t md_log_get_level(void) {
     return log_level;
 }
 
-bool md_log_enabled(md_log_level_t level)
-{
+bool md_log_enabled(md_log_level_t level) {
     return level <= log_level;
 }
 
-int md_log_level_parse(const char *s, md_log_level_t *ret)
-{
+int md_log_level_parse(const char *s, md_log_level_t *ret) {
     static const struct {
         const char *name;
         md_log_level_t level;
-    } names[] = {{"err", MD_LOG_ERR},     {"error", MD_LOG_ERR}, {"warn", MD_LOG_WARN},
+    } names[] = {{"err", MD_LOG_ERR},      {"error", MD_LOG_ERR}, {"warn", MD_LOG_WARN},
                  {"warning", MD_LOG_WARN}, {"info", MD_LOG_INFO}, {"debug", MD_LOG_DEBUG}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcasecmp(s, names[i].name) == 0) {
@@ -69,8 +63,7 @@ int md_log_level_parse(const char *s, md_log_level_t *ret)
     return -EINVAL;
 }
 
-static const char *level_name(md_log_level_t level)
-{
+static const char *level_name(md_log_level_t level) {
     switch (level) {
     case MD_LOG_ERR:
         return "error";
@@ -83,8 +76,7 @@ static const char *level_name(md_log_level_t level)
     }
 }
 
-void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt, ...)
-{
+void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt, ...) {
     int saved_errno = errno;
     char msg[4096];
     va_list ap;
@@ -98,7 +90,8 @@ void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt
         int n = 0;
         char fmsg[4200], fprio[16];
         int ml = snprintf(fmsg, sizeof(fmsg), "MESSAGE=%s", msg);
-        iov[n++] = (struct iovec){fmsg, (size_t)(ml < (int)sizeof(fmsg) ? ml : (int)sizeof(fmsg) - 1)};
+        iov[n++] =
+            (struct iovec){fmsg, (size_t)(ml < (int)sizeof(fmsg) ? ml : (int)sizeof(fmsg) - 1)};
         int pl = snprintf(fprio, sizeof(fprio), "PRIORITY=%d", (int)level);
         iov[n++] = (struct iovec){fprio, (size_t)pl};
         if (ctx != NULL && ctx->job != NULL) {
@@ -136,11 +129,13 @@ void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt
         if (ctx->job != NULL)
             o += (size_t)snprintf(extra + o, sizeof(extra) - o, " job=%s", ctx->job);
         if (ctx->run_id >= 0 && o < sizeof(extra))
-            o += (size_t)snprintf(extra + o, sizeof(extra) - o, " run=%lld", (long long)ctx->run_id);
+            o +=
+                (size_t)snprintf(extra + o, sizeof(extra) - o, " run=%lld", (long long)ctx->run_id);
         if (ctx->rows >= 0 && o < sizeof(extra))
             o += (size_t)snprintf(extra + o, sizeof(extra) - o, " rows=%lld", (long long)ctx->rows);
         if (ctx->duration_ms >= 0 && o < sizeof(extra))
-            snprintf(extra + o, sizeof(extra) - o, " duration_ms=%lld", (long long)ctx->duration_ms);
+            snprintf(extra + o, sizeof(extra) - o, " duration_ms=%lld",
+                     (long long)ctx->duration_ms);
     }
     fprintf(stderr, "%s medalliond[%d] %s:%s %s\n", stamp, (int)getpid(), level_name(level), extra,
             msg);
@@ -150,8 +145,7 @@ void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt
 /* Replace the value of password=... (key/value form) or the password part of
  * a URI's userinfo with "***". Anything unparseable is cut off rather than
  * risk echoing a secret. */
-void md_log_redact_conninfo(const char *conninfo, char *buf, size_t len)
-{
+void md_log_redact_conninfo(const char *conninfo, char *buf, size_t len) {
     if (len == 0)
         return;
     buf[0] = '\0';

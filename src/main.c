@@ -5,8 +5,7 @@
 #include "medallion/cli.h"
 #include "medallion/log.h"
 
-static void usage(FILE *out)
-{
+static void usage(FILE *out) {
     fputs("usage: medalliond [-c FILE]                 run the daemon (systemd Type=notify)\n"
           "       medalliond run [-c FILE] JOB...|--all run jobs once, in dependency order\n"
           "       medalliond migrate [-c FILE]         apply pending SQL migrations\n"
@@ -26,8 +25,7 @@ static void usage(FILE *out)
 
 typedef int (*command_fn)(int argc, char **argv);
 
-static int not_available(int argc, char **argv)
-{
+static int not_available(int argc, char **argv) {
     (void)argc;
     fprintf(stderr, "medalliond %s: not available yet in this build\n", argv[0]);
     return MD_EXIT_UNAVAILABLE;
@@ -37,14 +35,13 @@ static const struct {
     const char *name;
     command_fn fn;
 } commands[] = {
-    {"migrate", md_cli_migrate},     {"check-config", md_cli_check_config},
-    {"jobs", md_cli_jobs},           {"cron-next", md_cli_cron_next},
-    {"status", md_cli_status},       {"run", not_available},
-    {"backfill", not_available},     {"reprocess", not_available},
+    {"migrate", md_cli_migrate}, {"check-config", md_cli_check_config},
+    {"jobs", md_cli_jobs},       {"cron-next", md_cli_cron_next},
+    {"status", md_cli_status},   {"run", md_cli_run},
+    {"backfill", not_available}, {"reprocess", not_available},
 };
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     md_log_init();
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
@@ -63,5 +60,5 @@ int main(int argc, char **argv)
         return MD_EXIT_USAGE;
     }
     /* No command: the daemon itself. */
-    return not_available(1, (char *[]){"daemon", NULL});
+    return md_cli_daemon(argc, argv);
 }

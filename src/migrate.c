@@ -27,14 +27,12 @@ typedef struct migration_file {
     char checksum[65];
 } migration_file_t;
 
-static bool is_dir(const char *p)
-{
+static bool is_dir(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-const char *md_migrate_dir(void)
-{
+const char *md_migrate_dir(void) {
     static char buf[PATH_MAX];
     const char *env = getenv("MEDALLIOND_MIGRATIONS");
     if (env != NULL && env[0] != '\0')
@@ -56,20 +54,17 @@ const char *md_migrate_dir(void)
     return MEDALLION_SOURCE_MIGRATIONS_DIR;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
+static int name_cmp(const void *a, const void *b) {
     return strcmp(((const migration_file_t *)a)->version, ((const migration_file_t *)b)->version);
 }
 
-static void free_files(migration_file_t *files, int n)
-{
+static void free_files(migration_file_t *files, int n) {
     for (int i = 0; i < n; i++)
         free(files[i].sql);
     free(files);
 }
 
-static int read_file(migration_file_t *f, md_error_t *err)
-{
+static int read_file(migration_file_t *f, md_error_t *err) {
     FILE *fp = fopen(f->path, "rb");
     if (fp == NULL)
         return md_error_set(err, -errno, "cannot read %s: %s", f->path, strerror(errno));
@@ -109,8 +104,7 @@ static int read_file(migration_file_t *f, md_error_t *err)
 }
 
 /* NNN_name.sql files, sorted; anything else in the directory is ignored. */
-static int list_files(const char *dir, migration_file_t **ret_files, int *ret_n, md_error_t *err)
-{
+static int list_files(const char *dir, migration_file_t **ret_files, int *ret_n, md_error_t *err) {
     DIR *d = opendir(dir);
     if (d == NULL)
         return md_error_set(err, -errno, "cannot open migrations directory %s: %s", dir,
@@ -159,17 +153,15 @@ static int list_files(const char *dir, migration_file_t **ret_files, int *ret_n,
     return 0;
 }
 
-static const char *BOOTSTRAP_SQL =
-    "CREATE SCHEMA IF NOT EXISTS medallion;"
-    "CREATE TABLE IF NOT EXISTS medallion.schema_migrations ("
-    "  version text PRIMARY KEY,"
-    "  checksum text NOT NULL,"
-    "  applied_at timestamptz NOT NULL DEFAULT now(),"
-    "  applied_by text NOT NULL DEFAULT current_user)";
+static const char *BOOTSTRAP_SQL = "CREATE SCHEMA IF NOT EXISTS medallion;"
+                                   "CREATE TABLE IF NOT EXISTS medallion.schema_migrations ("
+                                   "  version text PRIMARY KEY,"
+                                   "  checksum text NOT NULL,"
+                                   "  applied_at timestamptz NOT NULL DEFAULT now(),"
+                                   "  applied_by text NOT NULL DEFAULT current_user)";
 
 /* Look up the recorded checksum of version; "" when not applied. */
-static int applied_checksum(PGresult *applied, const char *version, const char **ret)
-{
+static int applied_checksum(PGresult *applied, const char *version, const char **ret) {
     for (int r = 0; r < PQntuples(applied); r++)
         if (strcmp(PQgetvalue(applied, r, 0), version) == 0) {
             *ret = PQgetvalue(applied, r, 1);
@@ -180,8 +172,7 @@ static int applied_checksum(PGresult *applied, const char *version, const char *
 }
 
 static int check_applied(PGresult *applied, migration_file_t *files, int n, int *ret_pending,
-                         md_error_t *err)
-{
+                         md_error_t *err) {
     int pending = 0;
     for (int i = 0; i < n; i++) {
         const char *sum;
@@ -200,14 +191,12 @@ static int check_applied(PGresult *applied, migration_file_t *files, int n, int 
     return 0;
 }
 
-static PGresult *fetch_applied(PGconn *conn, md_error_t *err)
-{
+static PGresult *fetch_applied(PGconn *conn, md_error_t *err) {
     return md_pg_query(conn, "SELECT version, checksum FROM medallion.schema_migrations", 0, NULL,
                        err);
 }
 
-int md_migrate_pending(PGconn *conn, const char *dir, int *ret_pending, md_error_t *ret_err)
-{
+int md_migrate_pending(PGconn *conn, const char *dir, int *ret_pending, md_error_t *ret_err) {
     migration_file_t *files;
     int n, rc;
     if ((rc = list_files(dir, &files, &n, ret_err)) != 0)
@@ -239,8 +228,7 @@ int md_migrate_pending(PGconn *conn, const char *dir, int *ret_pending, md_error
     return rc;
 }
 
-static int apply_one(PGconn *conn, const migration_file_t *f, md_error_t *err)
-{
+static int apply_one(PGconn *conn, const migration_file_t *f, md_error_t *err) {
     int rc = md_pg_exec(conn, "BEGIN", err);
     if (rc != 0)
         return rc;
@@ -273,8 +261,7 @@ static int apply_one(PGconn *conn, const migration_file_t *f, md_error_t *err)
 }
 
 int md_migrate_apply(PGconn *conn, const char *dir, FILE *out, int *ret_applied,
-                     md_error_t *ret_err)
-{
+                     md_error_t *ret_err) {
     migration_file_t *files;
     int n, rc, applied_now = 0;
     if ((rc = list_files(dir, &files, &n, ret_err)) != 0)

@@ -8,8 +8,7 @@
 
 #include "medallion/log.h"
 
-int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err)
-{
+int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err) {
     if (conninfo == NULL || conninfo[0] == '\0')
         return md_error_set(ret_err, -EINVAL,
                             "no database URL: set database.url in the config, "
@@ -32,8 +31,8 @@ int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err)
         while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
             msg[--l] = '\0';
         PQfinish(conn);
-        int rc = md_error_set(ret_err, -ECONNREFUSED, "cannot connect to PostgreSQL (%s): %s", where,
-                              msg);
+        int rc = md_error_set(ret_err, -ECONNREFUSED, "cannot connect to PostgreSQL (%s): %s",
+                              where, msg);
         if (ret_err != NULL)
             memcpy(ret_err->sqlstate, "08001", 6);
         return rc;
@@ -42,8 +41,7 @@ int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err)
     return 0;
 }
 
-int md_pg_error(PGconn *conn, const PGresult *res, const char *what, md_error_t *err)
-{
+int md_pg_error(PGconn *conn, const PGresult *res, const char *what, md_error_t *err) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
@@ -70,8 +68,7 @@ int md_pg_error(PGconn *conn, const PGresult *res, const char *what, md_error_t 
     return rc;
 }
 
-int md_pg_exec(PGconn *conn, const char *sql, md_error_t *ret_err)
-{
+int md_pg_exec(PGconn *conn, const char *sql, md_error_t *ret_err) {
     PGresult *res = PQexec(conn, sql);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -84,8 +81,7 @@ int md_pg_exec(PGconn *conn, const char *sql, md_error_t *ret_err)
 }
 
 PGresult *md_pg_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                      md_error_t *ret_err)
-{
+                      md_error_t *ret_err) {
     PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -96,15 +92,14 @@ PGresult *md_pg_query(PGconn *conn, const char *sql, int nparams, const char *co
     return res;
 }
 
-bool md_pg_is_connection_error(PGconn *conn, const md_error_t *err)
-{
+bool md_pg_is_connection_error(PGconn *conn, const md_error_t *err) {
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
         return true;
     if (err != NULL && strncmp(err->sqlstate, "08", 2) == 0)
         return true;
     /* admin shutdown / crash shutdown / cannot connect now */
-    if (err != NULL && (strcmp(err->sqlstate, "57P01") == 0 || strcmp(err->sqlstate, "57P02") == 0 ||
-                        strcmp(err->sqlstate, "57P03") == 0))
+    if (err != NULL && (strcmp(err->sqlstate, "57P01") == 0 ||
+                        strcmp(err->sqlstate, "57P02") == 0 || strcmp(err->sqlstate, "57P03") == 0))
         return true;
     return false;
 }

@@ -55,6 +55,10 @@ md_job_fn md_job_function(md_job_id_t job) {
         return md_job_clean_user_actions;
     case MD_JOB_VALIDATE_TRANSACTIONS:
         return md_job_validate_transactions;
+    case MD_JOB_BUILD_USER_SESSIONS:
+        return md_job_build_user_sessions;
+    case MD_JOB_CALCULATE_DAILY_METRICS:
+        return md_job_calculate_daily_metrics;
     default:
         return NULL;
     }

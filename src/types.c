@@ -3,8 +3,7 @@
 
 #include <errno.h>
 
-void md_uuid_format(const md_uuid_t *u, char buf[37])
-{
+void md_uuid_format(const md_uuid_t *u, char buf[37]) {
     static const char hex[] = "0123456789abcdef";
     int o = 0;
     for (int i = 0; i < 16; i++) {
@@ -16,8 +15,7 @@ void md_uuid_format(const md_uuid_t *u, char buf[37])
     buf[o] = '\0';
 }
 
-static int hexval(char c)
-{
+static int hexval(char c) {
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')
@@ -27,8 +25,7 @@ static int hexval(char c)
     return -1;
 }
 
-int md_uuid_parse(const char *s, size_t len, md_uuid_t *ret)
-{
+int md_uuid_parse(const char *s, size_t len, md_uuid_t *ret) {
     md_uuid_t u = {.present = true};
     if (len >= 2 && s[0] == '{' && s[len - 1] == '}') {
         s++;

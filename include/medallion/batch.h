@@ -15,14 +15,13 @@
 /* One page of source rows, decoded into fields that borrow libpq's buffers. */
 typedef struct md_page {
     int nrows;
-    int ncols; /* the spec's columns; the trailing xid column is not counted */
+    int ncols;               /* the spec's columns; the trailing xid column is not counted */
     md_copy_field_t *fields; /* nrows * (ncols + 1) */
     char **raw;              /* libpq row buffers, freed by the batch loop */
     int cap;
 } md_page_t;
 
-static inline const md_copy_field_t *md_page_field(const md_page_t *p, int row, int col)
-{
+static inline const md_copy_field_t *md_page_field(const md_page_t *p, int row, int col) {
     return &p->fields[(size_t)row * (size_t)(p->ncols + 1) + (size_t)col];
 }
 

@@ -35,4 +35,12 @@ int md_cli_check_config(int argc, char **argv);
  * the next 3 fire times (ISO-8601 UTC) of every job → 0; config errors → 1. */
 int md_cli_jobs(int argc, char **argv);
 
+/* medalliond [-c FILE]: the daemon in the foreground (argv[0] is the program
+ * or "daemon"); 0 on a clean stop, 1 on invalid config or refused start-up. */
+int md_cli_daemon(int argc, char **argv);
+/* medalliond run [-c FILE] JOB...|--all: jobs once in job-table order; 0 all
+ * succeeded, 1 one failed (later ones recorded skipped), 2 bad usage or
+ * unknown job, 75 one was skipped because another instance holds it. */
+int md_cli_run(int argc, char **argv);
+
 #endif

@@ -15,9 +15,9 @@
 #endif
 
 typedef struct md_error {
-    int code;          /* negative errno-style code, 0 when unset */
-    char sqlstate[6];  /* PostgreSQL SQLSTATE, "" when not from the server */
-    int line;          /* 1-based position in a config file, 0 when none */
+    int code;         /* negative errno-style code, 0 when unset */
+    char sqlstate[6]; /* PostgreSQL SQLSTATE, "" when not from the server */
+    int line;         /* 1-based position in a config file, 0 when none */
     int col;
     char msg[1024];
 } md_error_t;

@@ -19,7 +19,7 @@ typedef enum md_job_id {
 } md_job_id_t;
 
 typedef enum md_job_layer {
-    MD_LAYER_SILVER, /* bronze -> silver */
+    MD_LAYER_SILVER,   /* bronze -> silver */
     MD_LAYER_SESSIONS, /* silver -> silver */
     MD_LAYER_GOLD,
 } md_job_layer_t;

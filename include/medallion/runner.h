@@ -17,7 +17,7 @@
 typedef enum md_run_status {
     MD_RUN_SUCCEEDED = 0,
     MD_RUN_FAILED,
-    MD_RUN_SKIPPED,   /* lock held elsewhere, dependency failed, or overlap */
+    MD_RUN_SKIPPED, /* lock held elsewhere, dependency failed, or overlap */
     MD_RUN_TIMED_OUT,
 } md_run_status_t;
 
@@ -28,8 +28,8 @@ typedef struct md_run_result {
     int64_t run_id; /* job_runs.run_id, -1 when the row could not be written */
     int64_t rows_read, rows_written, rows_valid, rows_invalid, rows_duplicate;
     int64_t duration_ms;
-    bool locked_elsewhere;  /* skipped because another instance holds the job */
-    bool connection_lost;   /* failed because the database went away: retry later */
+    bool locked_elsewhere; /* skipped because another instance holds the job */
+    bool connection_lost;  /* failed because the database went away: retry later */
     char message[512];
 } md_run_result_t;
 

@@ -30,8 +30,7 @@ typedef struct md_str {
 } md_str_t;
 
 #define MD_STR_NULL ((md_str_t){NULL, 0})
-static inline bool md_str_is_null(md_str_t s)
-{
+static inline bool md_str_is_null(md_str_t s) {
     return s.ptr == NULL;
 }
 
