@@ -9,7 +9,7 @@ packages=(
     build-essential cmake pkg-config clang-format
     libpq-dev libuv1-dev libyaml-dev libcjson-dev libsystemd-dev libcmocka-dev
     postgresql postgresql-contrib postgresql-client
-    pgbouncer tzdata systemd procps
+    pgbouncer tzdata systemd procps time
 )
 
 sudo=""
