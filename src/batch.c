@@ -118,38 +118,10 @@ static int page_reserve(md_page_t *p, int rows, int ncols, md_error_t *err) {
     return 0;
 }
 
-/* COPY (SELECT ...) TO STDOUT (FORMAT binary): one keyset page of the range. */
-static int fetch_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, const batch_range_t *r,
-                      md_page_t *page) {
-    int limit = ctx->jcfg->batch_size;
-    const char *xc = spec->xid_column;
-    char *where_prev = NULL, *where_last = NULL, *sql = NULL;
-    /* The range: visible in cur, not visible in prev. The xmin/xmax bounds
-     * let the (xid, id) index skip everything outside it; the keyset
-     * condition continues after the last row of the previous page. */
-    int ok = r->prev == NULL ? asprintf(&where_prev, "%s", "")
-                             : asprintf(&where_prev,
-                                        " AND %s >= '%" PRIu64
-                                        "'::xid8 AND NOT pg_visible_in_snapshot(%s, '%s')",
-                                        xc, r->prev_xmin, xc, r->prev);
-    if (ok >= 0)
-        ok = !r->has_last
-                 ? asprintf(&where_last, "%s", "")
-                 : asprintf(&where_last, " AND (%s, id) > ('%" PRIu64 "'::xid8, %" PRId64 ")", xc,
-                            r->last_xid, r->last_id);
-    if (ok >= 0)
-        ok = asprintf(&sql,
-                      "COPY (SELECT %s, %s FROM %s WHERE %s < '%" PRIu64 "'::xid8 "
-                      "AND pg_visible_in_snapshot(%s, '%s')%s%s ORDER BY %s, id LIMIT %d) "
-                      "TO STDOUT (FORMAT binary)",
-                      spec->columns, xc, spec->source, xc, r->cur_xmax, xc, r->cur, where_prev,
-                      where_last, xc, limit);
-    free(where_prev);
-    free(where_last);
-    if (ok < 0)
-        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+/* Run a COPY ... TO STDOUT (FORMAT binary) and keep up to `limit` rows. */
+static int copy_out_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, const char *sql, int limit,
+                         md_page_t *page) {
     PGresult *res = PQexec(ctx->conn, sql);
-    free(sql);
     if (res == NULL || PQresultStatus(res) != PGRES_COPY_OUT) {
         md_pg_error(ctx->conn, res, "reading a batch", &ctx->err);
         PQclear(res);
@@ -198,6 +170,41 @@ static int fetch_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, const batc
     PQclear(res);
     while ((res = PQgetResult(ctx->conn)) != NULL)
         PQclear(res);
+    return rc;
+}
+
+/* COPY (SELECT ...) TO STDOUT (FORMAT binary): one keyset page of the range. */
+static int fetch_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, const batch_range_t *r,
+                      md_page_t *page) {
+    int limit = ctx->jcfg->batch_size;
+    const char *xc = spec->xid_column;
+    char *where_prev = NULL, *where_last = NULL, *sql = NULL;
+    /* The range: visible in cur, not visible in prev. The xmin/xmax bounds
+     * let the (xid, id) index skip everything outside it; the keyset
+     * condition continues after the last row of the previous page. */
+    int ok = r->prev == NULL ? asprintf(&where_prev, "%s", "")
+                             : asprintf(&where_prev,
+                                        " AND %s >= '%" PRIu64
+                                        "'::xid8 AND NOT pg_visible_in_snapshot(%s, '%s')",
+                                        xc, r->prev_xmin, xc, r->prev);
+    if (ok >= 0)
+        ok = !r->has_last
+                 ? asprintf(&where_last, "%s", "")
+                 : asprintf(&where_last, " AND (%s, id) > ('%" PRIu64 "'::xid8, %" PRId64 ")", xc,
+                            r->last_xid, r->last_id);
+    if (ok >= 0)
+        ok = asprintf(&sql,
+                      "COPY (SELECT %s, %s FROM %s WHERE %s < '%" PRIu64 "'::xid8 "
+                      "AND pg_visible_in_snapshot(%s, '%s')%s%s ORDER BY %s, id LIMIT %d) "
+                      "TO STDOUT (FORMAT binary)",
+                      spec->columns, xc, spec->source, xc, r->cur_xmax, xc, r->cur, where_prev,
+                      where_last, xc, limit);
+    free(where_prev);
+    free(where_last);
+    if (ok < 0)
+        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    int rc = copy_out_page(ctx, spec, sql, limit, page);
+    free(sql);
     return rc;
 }
 
@@ -279,7 +286,134 @@ bool md_job_cancelled(const md_job_ctx_t *ctx) {
     return ctx->ctl != NULL && atomic_load(&ctx->ctl->cancel_requested);
 }
 
+/* Silver table and ledger name of each bronze source (reprocess needs them). */
+static int reprocess_targets(const char *source, const char **ret_silver, const char **ret_ledger) {
+    static const struct {
+        const char *source, *silver, *ledger;
+    } map[] = {
+        {"analytics.events_raw", "analytics.events_clean", "events_raw"},
+        {"analytics.api_logs_raw", "analytics.api_logs_clean", "api_logs_raw"},
+        {"analytics.user_actions_raw", "analytics.user_actions_clean", "user_actions_raw"},
+        {"analytics.transactions_raw", "analytics.transactions_validated", "transactions_raw"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].source, source) == 0) {
+            *ret_silver = map[i].silver;
+            *ret_ledger = map[i].ledger;
+            return 0;
+        }
+    return -ENOTSUP;
+}
+
+/* `reprocess`: re-derive rows already processed whose created_at is in
+ * [from, to), by id pages. Each page, in one transaction under the position
+ * row lock (so normal batches of the job wait): remove the rows' silver and
+ * ledger entries, run the job's own process() on the bronze rows again.
+ * Rows not yet processed are left to the normal batches, so nothing is
+ * derived twice; re-derived silver rows get a new silver_xid, so the jobs
+ * downstream see them as new and recompute what they affect. */
+static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
+    const char *silver, *ledger;
+    if (reprocess_targets(spec->source, &silver, &ledger) != 0)
+        return md_error_set(&ctx->err, -ENOTSUP, "job %s cannot be reprocessed",
+                            ctx->jcfg->def->name);
+    batch_range_t range = {0};
+    md_page_t page = {0};
+    int64_t last_id = INT64_MIN;
+    int rc = 0;
+    int limit = ctx->jcfg->batch_size;
+    for (;;) {
+        if (md_job_cancelled(ctx)) {
+            rc = md_error_set(&ctx->err, -ECANCELED, "cancelled between batches");
+            break;
+        }
+        md_arena_reset(ctx->arena);
+        if ((rc = begin_page(ctx, &range)) != 0)
+            break;
+        char *sql = NULL;
+        if (asprintf(&sql,
+                     "COPY (SELECT %s, %s FROM %s r WHERE r.created_at >= to_timestamp(%" PRId64
+                     " / 1000000.0) AND r.created_at < to_timestamp(%" PRId64
+                     " / 1000000.0) AND r.id > %" PRId64 " AND (EXISTS (SELECT 1 FROM %s s WHERE "
+                     "s.id = r.id) OR EXISTS (SELECT 1 FROM medallion.duplicates d WHERE "
+                     "d.source_table = '%s' AND d.bronze_id = r.id)) ORDER BY r.id LIMIT %d) "
+                     "TO STDOUT (FORMAT binary)",
+                     spec->columns, spec->xid_column, spec->source, ctx->reprocess_from_us,
+                     ctx->reprocess_to_us, last_id, silver, ledger, limit) < 0) {
+            rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
+            break;
+        }
+        rc = copy_out_page(ctx, spec, sql, limit, &page);
+        free(sql);
+        if (rc != 0)
+            break;
+        ctx->rows_read += page.nrows;
+        if (page.nrows == 0) {
+            rc = md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
+            break;
+        }
+        /* the page's ids as one array literal for the two deletes */
+        char *ids = NULL;
+        size_t ids_len = 0;
+        FILE *f = open_memstream(&ids, &ids_len);
+        if (f == NULL) {
+            rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
+            break;
+        }
+        fputc('{', f);
+        for (int r = 0; r < page.nrows; r++) {
+            int64_t id;
+            if (md_copy_get_int8(md_page_field(&page, r, 0), &id) != 0) {
+                rc = md_error_set(&ctx->err, -EPROTO, "first column of %s is not id", spec->source);
+                break;
+            }
+            fprintf(f, r ? ",%" PRId64 : "%" PRId64, id);
+            last_id = id;
+        }
+        fputc('}', f);
+        fclose(f);
+        if (rc == 0) {
+            char del_silver[256];
+            snprintf(del_silver, sizeof(del_silver), "DELETE FROM %s WHERE id = ANY($1::bigint[])",
+                     silver);
+            const char *p1[] = {ids};
+            const char *p2[] = {ledger, ids};
+            PGresult *res = md_pg_query(ctx->conn, del_silver, 1, p1, &ctx->err);
+            PQclear(res);
+            if (res == NULL)
+                rc = ctx->err.code;
+            if (rc == 0) {
+                res = md_pg_query(ctx->conn,
+                                  "DELETE FROM medallion.duplicates WHERE source_table = $1 AND "
+                                  "bronze_id = ANY($2::bigint[])",
+                                  2, p2, &ctx->err);
+                PQclear(res);
+                if (res == NULL)
+                    rc = ctx->err.code;
+            }
+        }
+        free(ids);
+        if (rc == 0)
+            rc = spec->process(ctx, &page, spec->state);
+        if (rc == 0)
+            rc = md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
+        int got = page.nrows;
+        page_free_rows(&page);
+        if (rc != 0 || got < limit)
+            break;
+    }
+    if (rc != 0)
+        rollback(ctx->conn);
+    page_free_rows(&page);
+    free(page.fields);
+    free(page.raw);
+    range_clear(&range);
+    return rc;
+}
+
 int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
+    if (ctx->reprocess)
+        return reprocess_run(ctx, spec);
     batch_range_t range = {0};
     md_page_t page = {0};
     int rc = 0;

@@ -38,7 +38,7 @@ static const struct {
     {"migrate", md_cli_migrate}, {"check-config", md_cli_check_config},
     {"jobs", md_cli_jobs},       {"cron-next", md_cli_cron_next},
     {"status", md_cli_status},   {"run", md_cli_run},
-    {"backfill", not_available}, {"reprocess", not_available},
+    {"backfill", not_available}, {"reprocess", md_cli_reprocess},
 };
 
 int main(int argc, char **argv) {

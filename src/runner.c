@@ -141,8 +141,9 @@ static void describe_holder(PGconn *lock_conn, const char *job, char *buf, size_
     PQclear(res);
 }
 
-void md_runner_run(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
-                   const char *trigger, md_run_control_t *ctl, md_run_result_t *ret) {
+static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
+                    const char *trigger, md_run_control_t *ctl, const int64_t *reprocess_range,
+                    md_run_result_t *ret) {
     const md_jobdef_t *def = md_jobdef_get(job);
     memset(ret, 0, sizeof(*ret));
     ret->run_id = -1;
@@ -185,6 +186,11 @@ void md_runner_run(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn
             .ctl = ctl,
             .arena = md_arena_new(1 << 20),
         };
+        if (reprocess_range != NULL) {
+            ctx.reprocess = true;
+            ctx.reprocess_from_us = reprocess_range[0];
+            ctx.reprocess_to_us = reprocess_range[1];
+        }
         PGcancel *cancel = PQgetCancel(conn);
         if (ctl != NULL)
             atomic_store(&ctl->cancel, cancel);
@@ -221,6 +227,17 @@ record:
     ret->duration_ms = now_ms() - t0;
     if (ret->run_id >= 0 && finish_run(lock_conn, ret, &err) != 0 && ret->message[0] == '\0')
         set_message(ret, "cannot record the outcome: %s", err.msg);
+}
+
+void md_runner_run(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
+                   const char *trigger, md_run_control_t *ctl, md_run_result_t *ret) {
+    run_job(cfg, job, conn, lock_conn, trigger, ctl, NULL, ret);
+}
+
+void md_runner_reprocess(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
+                         int64_t from_us, int64_t to_us, md_run_result_t *ret) {
+    const int64_t range[2] = {from_us, to_us};
+    run_job(cfg, job, conn, lock_conn, "manual", NULL, range, ret);
 }
 
 int md_runner_mark_interrupted(PGconn *conn, int *ret_count, md_error_t *ret_err) {

@@ -43,4 +43,7 @@ int md_cli_daemon(int argc, char **argv);
  * unknown job, 75 one was skipped because another instance holds it. */
 int md_cli_run(int argc, char **argv);
 
+/* medalliond reprocess [-c FILE] --from TS --to TS JOB... */
+int md_cli_reprocess(int argc, char **argv);
+
 #endif

@@ -18,7 +18,11 @@ typedef struct md_job_ctx {
     const md_job_config_t *jcfg;
     PGconn *conn;
     md_run_control_t *ctl; /* may be NULL */
-    md_arena_t *arena;     /* reset by the batch loop before each page */
+    /* `medalliond reprocess`: re-derive the already processed source rows
+     * whose created_at lies in [from, to) instead of reading new rows. */
+    bool reprocess;
+    int64_t reprocess_from_us, reprocess_to_us; /* µs since the Unix epoch */
+    md_arena_t *arena;                          /* reset by the batch loop before each page */
     int64_t rows_read, rows_written, rows_valid, rows_invalid, rows_duplicate;
     md_error_t err;
 } md_job_ctx_t;

@@ -50,6 +50,11 @@ const char *md_runner_instance(void);
 void md_runner_run(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
                    const char *trigger, md_run_control_t *ctl, md_run_result_t *ret);
 
+/* `medalliond reprocess`: the same run, re-deriving the already processed
+ * source rows with created_at in [from_us, to_us) (µs since the epoch). */
+void md_runner_reprocess(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
+                         int64_t from_us, int64_t to_us, md_run_result_t *ret);
+
 /* Record a run that did not start (overlapping tick, dependency failed). */
 int md_runner_record_skip(PGconn *conn, md_job_id_t job, const char *trigger, const char *reason,
                           md_error_t *ret_err) MD_MUST_CHECK;
