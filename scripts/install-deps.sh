@@ -9,7 +9,7 @@ packages=(
     build-essential cmake pkg-config clang-format
     libpq-dev libuv1-dev libyaml-dev libcjson-dev libsystemd-dev libcmocka-dev
     postgresql postgresql-contrib postgresql-client
-    pgbouncer tzdata systemd procps time
+    pgbouncer tzdata systemd procps time python3-minimal
 )
 
 sudo=""

@@ -431,6 +431,10 @@ int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
         bool done = page.nrows < ctx->jcfg->batch_size;
         if (page.nrows > 0 && (rc = spec->process(ctx, &page, spec->state)) != 0)
             break;
+        if (md_job_cancelled(ctx)) { /* before the page commits: roll it back */
+            rc = md_error_set(&ctx->err, -ECANCELED, "cancelled; the current batch rolled back");
+            break;
+        }
         if ((rc = finish_page(ctx, &range, &page, done)) != 0)
             break;
         page_free_rows(&page);

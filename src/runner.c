@@ -150,12 +150,8 @@ static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
     int64_t t0 = now_ms();
     md_error_t err = {0};
 
-    if (insert_run(lock_conn, def->name, "running", trigger, NULL, &ret->run_id, &err) != 0) {
-        ret->status = MD_RUN_FAILED;
-        ret->connection_lost = md_pg_is_connection_error(lock_conn, &err);
-        set_message(ret, "cannot record the run: %s", err.msg);
-        return;
-    }
+    /* Lock first, then write the row: a run's started_at is when it really
+     * started, so runs of two daemons can be checked for overlap. */
     const char *lparams[] = {def->name};
     PGresult *res =
         md_pg_query(lock_conn, "SELECT pg_try_advisory_lock(" LOCK_ARGS ")", 1, lparams, &err);
@@ -163,7 +159,8 @@ static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
         ret->status = MD_RUN_FAILED;
         ret->connection_lost = md_pg_is_connection_error(lock_conn, &err);
         set_message(ret, "cannot take the job lock: %s", err.msg);
-        goto record;
+        ret->duration_ms = now_ms() - t0;
+        return;
     }
     bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
@@ -171,7 +168,17 @@ static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
         ret->status = MD_RUN_SKIPPED;
         ret->locked_elsewhere = true;
         describe_holder(lock_conn, def->name, ret->message, sizeof(ret->message));
-        goto record;
+        if (insert_run(lock_conn, def->name, "skipped", trigger, ret->message, &ret->run_id,
+                       &err) != 0)
+            ret->run_id = -1;
+        ret->duration_ms = now_ms() - t0;
+        return;
+    }
+    if (insert_run(lock_conn, def->name, "running", trigger, NULL, &ret->run_id, &err) != 0) {
+        ret->status = MD_RUN_FAILED;
+        ret->connection_lost = md_pg_is_connection_error(lock_conn, &err);
+        set_message(ret, "cannot record the run: %s", err.msg);
+        goto unlock;
     }
 
     md_job_fn fn = md_job_function(job);
@@ -191,12 +198,14 @@ static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
             ctx.reprocess_from_us = reprocess_range[0];
             ctx.reprocess_to_us = reprocess_range[1];
         }
+        /* Whoever takes the cancel handle out of ctl frees it: the loop when
+         * it cancels a query, else this thread once the job is over. */
         PGcancel *cancel = PQgetCancel(conn);
         if (ctl != NULL)
             atomic_store(&ctl->cancel, cancel);
         int rc = ctx.arena == NULL ? md_error_set(&ctx.err, -ENOMEM, "out of memory") : fn(&ctx);
         if (ctl != NULL)
-            atomic_store(&ctl->cancel, (PGcancel *)NULL);
+            cancel = atomic_exchange(&ctl->cancel, (PGcancel *)NULL);
         PQfreeCancel(cancel);
         md_arena_free(ctx.arena);
         ret->rows_read = ctx.rows_read;
@@ -220,13 +229,14 @@ static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
             PQclear(rb);
         }
     }
-    res = md_pg_query(lock_conn, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 1, lparams, &err);
-    PQclear(res);
-
-record:
+unlock:
+    /* Record the outcome before releasing the lock, so finished_at of this
+     * run always precedes started_at of the next holder's run. */
     ret->duration_ms = now_ms() - t0;
     if (ret->run_id >= 0 && finish_run(lock_conn, ret, &err) != 0 && ret->message[0] == '\0')
         set_message(ret, "cannot record the outcome: %s", err.msg);
+    res = md_pg_query(lock_conn, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 1, lparams, &err);
+    PQclear(res);
 }
 
 void md_runner_run(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `medalliond run`: exit codes 0 / 1 / 2 / 75 (product.md §1), jobs after a
+# failure recorded skipped ("dependency failed"), and `status` listing runs.
+source "$(dirname "$0")/lib.sh"
+
+tmp=$(mktemp -d /tmp/mdr.XXXXXX)
+holder=""
+cleanup() {
+    [ -n "$holder" ] && kill "$holder" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+md_newdb
+qq "INSERT INTO analytics.events_raw (event_type, user_id, session_id, properties, source)
+    SELECT 'click', md5(g::text)::uuid, 's1', '{}'::jsonb, 'test' FROM generate_series(1, 50) g" >/dev/null
+
+# Usage errors and unknown jobs: 2, before touching the database.
+rc=0; out=$("$MEDALLIOND" run no_such_job 2>&1) || rc=$?
+assert_eq "2" "$rc" "unknown job: exit 2"
+assert_match "unknown job 'no_such_job'" "$out" "unknown job is named"
+rc=0; "$MEDALLIOND" run >/dev/null 2>&1 || rc=$?
+assert_eq "2" "$rc" "no job and no --all: exit 2"
+rc=0; "$MEDALLIOND" run --all clean_events >/dev/null 2>&1 || rc=$?
+assert_eq "2" "$rc" "jobs and --all together: exit 2"
+rc=0; "$MEDALLIOND" run --bogus >/dev/null 2>&1 || rc=$?
+assert_eq "2" "$rc" "unknown option: exit 2"
+
+# Success: one line per job, in job-table order whatever the argument order.
+rc=0; out=$("$MEDALLIOND" run clean_api_logs clean_events 2>&1) || rc=$?
+assert_eq "0" "$rc" "run of two jobs: exit 0"
+assert_match "^clean_events +succeeded +50 rows +[0-9]+ ms" "$(sed -n 1p <<<"$out")" "clean_events first, with rows and ms"
+assert_match "^clean_api_logs +succeeded" "$(sed -n 2p <<<"$out")" "clean_api_logs second"
+assert_eq "manual" "$(qq "SELECT DISTINCT trigger FROM medallion.job_runs")" "runs recorded with trigger=manual"
+assert_eq "50" "$(qq "SELECT count(*) FROM analytics.events_clean")" "the job did its work"
+
+# A failing job: exit 1, later requested jobs recorded skipped, not run.
+qq "INSERT INTO analytics.events_raw (event_type, source) VALUES ('click', 'test')" >/dev/null
+qq "ALTER TABLE analytics.events_clean RENAME TO events_clean_away" >/dev/null
+rc=0; out=$("$MEDALLIOND" run clean_events clean_api_logs clean_user_actions 2>&1) || rc=$?
+qq "ALTER TABLE analytics.events_clean_away RENAME TO events_clean" >/dev/null
+assert_eq "1" "$rc" "a failed job: exit 1"
+assert_match "clean_events +failed" "$out" "the failure is printed"
+assert_match "clean_api_logs +skipped.*dependency failed" "$out" "the next job is reported skipped"
+assert_eq "skipped|dependency failed
+skipped|dependency failed" "$(qq "SELECT status, message FROM medallion.job_runs WHERE job_name IN ('clean_api_logs', 'clean_user_actions') AND status <> 'succeeded' ORDER BY run_id")" "later jobs recorded skipped with the reason"
+assert_eq "1" "$(qq "SELECT count(*) FROM medallion.job_runs WHERE job_name = 'clean_events' AND status = 'failed'")" "the failed run is recorded"
+
+# Another instance holds the job: 75, recorded skipped with the reason.
+psql -X -q -c "SET application_name = 'lock_holder'" \
+    -c "SELECT pg_advisory_lock(hashtext('medalliond'), hashtext('clean_events'))" \
+    -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+holder=$!
+held() { [ "$(qq "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'lock_holder' AND l.locktype = 'advisory' AND l.granted")" = 1 ]; }
+for _ in $(seq 1 50); do held && break; sleep 0.2; done
+rc=0; out=$("$MEDALLIOND" run clean_events 2>&1) || rc=$?
+assert_eq "75" "$rc" "job held by another session: exit 75"
+assert_match "clean_events +skipped.*another instance holds" "$out" "the skip and its reason are printed"
+assert_eq "1" "$(qq "SELECT count(*) FROM medallion.job_runs WHERE job_name = 'clean_events' AND status = 'skipped' AND message LIKE 'another instance holds%'")" "the lock skip is recorded"
+qq "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock_holder'" >/dev/null
+wait "$holder" 2>/dev/null || true
+holder=""
+rc=0; "$MEDALLIOND" run clean_events >/dev/null 2>&1 || rc=$?
+assert_eq "0" "$rc" "after the holder is gone: exit 0 again"
+
+# status lists the runs, newest first.
+out=$("$MEDALLIOND" status --limit 50 2>&1)
+assert_match "clean_user_actions +skipped.*dependency failed" "$out" "status shows the dependency skip"
+assert_match "clean_events +failed" "$out" "status shows the failure"
+assert_match "^RUN +JOB +STATUS" "$(sed -n 1p <<<"$out")" "status prints a header"
+
+# A database that is not migrated: refused with the migrate hint.
+md_emptydb "t_run_cli_empty_$$"
+rc=0; out=$("$MEDALLIOND" run clean_events 2>&1) || rc=$?
+assert_eq "1" "$rc" "pending migrations: exit 1"
+assert_match "medalliond migrate" "$out" "the refusal says to run migrate"
+
+# A role that does not bypass RLS: refused with the fix named.
+md_newdb "t_run_cli_rls_$$"
+qq "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'md_plain') THEN CREATE ROLE md_plain LOGIN; END IF; END \$\$" >/dev/null
+rc=0; out=$(MEDALLION_DATABASE_URL="$MEDALLION_DATABASE_URL user=md_plain" "$MEDALLIOND" run clean_events 2>&1) || rc=$?
+assert_eq "1" "$rc" "a role subject to RLS: exit 1"
+assert_match "role \"md_plain\" does not bypass row-level security.*BYPASSRLS" "$out" "the refusal names the role and the fix"
+
+md_finish
