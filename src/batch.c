@@ -54,7 +54,14 @@ static void rollback(PGconn *conn) {
 
 /* BEGIN and lock the job's position row; decide the range of this page. */
 static int begin_page(md_job_ctx_t *ctx, batch_range_t *r) {
-    int rc = md_pg_exec(ctx->conn, "BEGIN ISOLATION LEVEL READ COMMITTED", &ctx->err);
+    /* The planner cannot estimate pg_visible_in_snapshot() and tends to pick
+     * a bitmap scan plus a sort of the whole remaining range for every page:
+     * quadratic in the range size. A page must be an ordered walk of the
+     * (xid, id) index that stops after batch_size rows. */
+    int rc = md_pg_exec(ctx->conn,
+                        "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL enable_sort = off; "
+                        "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off",
+                        &ctx->err);
     if (rc != 0)
         return rc;
     const char *params[] = {ctx->jcfg->def->name};
