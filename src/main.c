@@ -25,20 +25,14 @@ static void usage(FILE *out) {
 
 typedef int (*command_fn)(int argc, char **argv);
 
-static int not_available(int argc, char **argv) {
-    (void)argc;
-    fprintf(stderr, "medalliond %s: not available yet in this build\n", argv[0]);
-    return MD_EXIT_UNAVAILABLE;
-}
-
 static const struct {
     const char *name;
     command_fn fn;
 } commands[] = {
-    {"migrate", md_cli_migrate}, {"check-config", md_cli_check_config},
-    {"jobs", md_cli_jobs},       {"cron-next", md_cli_cron_next},
-    {"status", md_cli_status},   {"run", md_cli_run},
-    {"backfill", not_available}, {"reprocess", md_cli_reprocess},
+    {"migrate", md_cli_migrate},   {"check-config", md_cli_check_config},
+    {"jobs", md_cli_jobs},         {"cron-next", md_cli_cron_next},
+    {"status", md_cli_status},     {"run", md_cli_run},
+    {"backfill", md_cli_backfill}, {"reprocess", md_cli_reprocess},
 };
 
 int main(int argc, char **argv) {

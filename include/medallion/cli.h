@@ -45,5 +45,10 @@ int md_cli_run(int argc, char **argv);
 
 /* medalliond reprocess [-c FILE] --from TS --to TS JOB... */
 int md_cli_reprocess(int argc, char **argv);
+/* medalliond backfill [-c FILE] --from DATE --to DATE [JOB...]: mark the days
+ * (and cohort months) of the range dirty for the named gold jobs (default: all
+ * gold jobs), then run them; 0 all succeeded, 1 one failed, 2 bad usage (bad
+ * or reversed dates, unknown or non-gold job), 75 locked elsewhere. */
+int md_cli_backfill(int argc, char **argv);
 
 #endif
