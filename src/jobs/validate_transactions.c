@@ -2,8 +2,11 @@
  * rounding, base-currency amount, fraud score and duplicate flag are computed
  * in C (transform/transactions.c) with the reference data loaded once per run;
  * SQL only supplies earlier rows: the dedup keys of this page's external_ids and
- * the users' recent transactions for the velocity rule. */
+ * the users' recent transactions for the velocity rule. In the page's own
+ * transaction it also records what gold must recompute (days, cohort months)
+ * and first_purchase_at; it never recomputes gold itself. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +16,25 @@
 #include "medallion/pg.h"
 #include "medallion/transform/keyset.h"
 #include "medallion/transform/transactions.h"
+#include "medallion/tz.h"
 
 #define SOURCE_TABLE "transactions_raw"
 #define SILVER_TARGET                                                                              \
     "analytics.transactions_validated (id, external_id, user_id, amount, amount_raw, currency, "   \
     "status, payment_method, properties, source, created_at, ingested_at, is_valid, "              \
     "is_duplicate, fraud_score, fraud_reasons, validation_errors, amount_base, base_currency)"
+
+/* Gold jobs whose days depend on transactions (revenue and daily_metrics'
+ * total_revenue / total_transactions / paying_users). */
+#define DIRTY_TARGETS "'{calculate_daily_metrics,calculate_revenue_summary}'::text[]"
+/* µs → timestamptz, exact: whole seconds are exact in float8 for every
+ * PostgreSQL timestamp, unlike µs × interval. */
+#define TS_EXPR(p) "(to_timestamp(" p " / 1000000) + (" p " % 1000000) * interval '1 microsecond')"
+/* Days are marked only for instants in years 1-9999 (one day of margin for
+ * the zone offset): beyond them AT TIME ZONE can overflow and the gold ranges
+ * could not be built anyway. */
+#define MARK_MIN_US ((-62135596800LL + 86400) * 1000000LL)
+#define MARK_MAX_US ((253402300800LL - 86400) * 1000000LL)
 
 enum {
     C_ID,
@@ -304,6 +320,106 @@ static int write_silver(md_copy_writer_t *w, const md_txn_out_t *o) {
     return md_copy_row_end(w);
 }
 
+static bool markable(md_ts_t t) {
+    return t != MD_TS_NULL && t >= MARK_MIN_US && t <= MARK_MAX_US;
+}
+
+/* Counts for revenue, cohort revenue and first_purchase_at (product.md §4). */
+static bool is_revenue(const md_txn_out_t *o) {
+    static const char succeeded[] = "succeeded";
+    return o->is_valid && !o->is_duplicate && o->user_id.present && markable(o->created_at) &&
+           o->status.ptr != NULL && o->status.len == sizeof(succeeded) - 1 &&
+           memcmp(o->status.ptr, succeeded, sizeof(succeeded) - 1) == 0;
+}
+
+static const char *zone_name(const md_job_ctx_t *ctx) {
+    const char *zone = md_tz_name(ctx->cfg->reporting_tz);
+    return zone ? zone : "UTC";
+}
+
+static int add_i64(md_array_lit_t *a, int64_t v) {
+    char b[24];
+    snprintf(b, sizeof(b), "%" PRId64, v);
+    return md_array_lit_add(a, b, strlen(b));
+}
+
+/* The local day (reporting.timezone, converted by PostgreSQL exactly as the
+ * gold jobs build their day ranges) of every row of the page, invalid ones
+ * included, marked dirty for every gold job that reads transactions. Sorted,
+ * so concurrent silver pages lock gold_dirty rows in the same order. */
+static int mark_days(md_job_ctx_t *ctx, txn_state_t *st, int n) {
+    md_array_lit_begin(&st->lit);
+    for (int i = 0; i < n; i++)
+        if (markable(st->out[i].created_at) && add_i64(&st->lit, st->out[i].created_at) != 0)
+            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    if (st->lit.count == 0)
+        return 0;
+    const char *params[] = {md_array_lit_end(&st->lit), zone_name(ctx)};
+    PGresult *res = md_pg_query(
+        ctx->conn,
+        "INSERT INTO medallion.gold_dirty (target, day) SELECT t, d FROM (SELECT DISTINCT "
+        "(" TS_EXPR("u") " AT TIME ZONE $2)::date AS d FROM unnest($1::bigint[]) AS u) x CROSS "
+                         "JOIN unnest(" DIRTY_TARGETS
+                         ") AS t ORDER BY t, d ON CONFLICT (target, day) DO UPDATE "
+                         "SET marked_at = now()",
+        2, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    PQclear(res);
+    return 0;
+}
+
+/* first_purchase_at = least(existing, this page's first succeeded purchase);
+ * then the cohort month of each purchasing user is dirty, since the cohort's
+ * revenue changed. A user not seen by the session job yet has no cohort: its
+ * month is marked when its first event arrives. */
+static int mark_purchases(md_job_ctx_t *ctx, txn_state_t *st, int n) {
+    md_array_lit_t ts = {0};
+    md_array_lit_begin(&st->lit);
+    md_array_lit_begin(&ts);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const md_txn_out_t *o = &st->out[i];
+        if (!is_revenue(o))
+            continue;
+        char u[37];
+        md_uuid_format(&o->user_id, u);
+        if (md_array_lit_add(&st->lit, u, 36) != 0 || add_i64(&ts, o->created_at) != 0)
+            rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    }
+    if (rc != 0 || st->lit.count == 0) {
+        md_array_lit_free(&ts);
+        return rc;
+    }
+    const char *params[] = {md_array_lit_end(&st->lit), md_array_lit_end(&ts), zone_name(ctx)};
+    PGresult *res = md_pg_query(
+        ctx->conn,
+        "INSERT INTO medallion.user_first_seen AS f (user_id, first_purchase_at) SELECT "
+        "u::uuid, min(" TS_EXPR(
+            "t") ") FROM unnest($1::text[], $2::bigint[]) AS x(u, t) GROUP "
+                 "BY 1 ORDER BY 1 ON CONFLICT (user_id) DO UPDATE SET first_purchase_at = "
+                 "excluded.first_purchase_at, updated_at = now() WHERE f.first_purchase_at IS NULL "
+                 "OR "
+                 "excluded.first_purchase_at < f.first_purchase_at",
+        2, params, &ctx->err);
+    if (res != NULL) {
+        PQclear(res);
+        const char *cparams[] = {params[0], params[2]};
+        res = md_pg_query(
+            ctx->conn,
+            "INSERT INTO medallion.cohort_dirty (cohort_month) SELECT DISTINCT "
+            "date_trunc('month', f.first_event_at AT TIME ZONE $2)::date FROM "
+            "medallion.user_first_seen f WHERE f.user_id = ANY($1::uuid[]) AND f.first_event_at "
+            "IS NOT NULL ORDER BY 1 ON CONFLICT (cohort_month) DO UPDATE SET marked_at = now()",
+            2, cparams, &ctx->err);
+    }
+    md_array_lit_free(&ts);
+    if (res == NULL)
+        return ctx->err.code;
+    PQclear(res);
+    return 0;
+}
+
 static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
     txn_state_t *st = state;
     int rc;
@@ -349,7 +465,12 @@ static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
         else
             ctx->rows_invalid++;
     }
-    return md_job_flush(ctx, SILVER_TARGET, &st->silver, page->nrows, &st->dups, 0);
+    /* Same order as build_user_sessions (first-seen, then marks), so the two
+     * jobs' pages cannot deadlock on each other's rows. */
+    if ((rc = md_job_flush(ctx, SILVER_TARGET, &st->silver, page->nrows, &st->dups, 0)) != 0 ||
+        (rc = mark_purchases(ctx, st, page->nrows)) != 0)
+        return rc;
+    return mark_days(ctx, st, page->nrows);
 }
 
 int md_job_validate_transactions(md_job_ctx_t *ctx) {

@@ -80,7 +80,7 @@ check_metrics() {
               SELECT round(avg(duration_seconds), 2) FROM analytics.user_sessions s WHERE s.session_date = m.date)"
 }
 check_metrics initial
-assert_eq "0" "$(qq "SELECT count(*) FROM medallion.gold_dirty")" "dirty marks consumed"
+assert_eq "0" "$(qq "SELECT count(*) FROM medallion.gold_dirty WHERE target = 'calculate_daily_metrics'")" "daily_metrics' dirty marks consumed"
 
 # --- a late event three weeks back for an existing user --------------------
 snap() { qq "SELECT date, md5(row(active_users, new_users, returning_users, total_sessions, avg_session_duration_seconds, total_events, total_revenue, total_transactions, paying_users, conversion_rate)::text) FROM analytics.daily_metrics ORDER BY date"; }
