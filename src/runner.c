@@ -61,6 +61,8 @@ md_job_fn md_job_function(md_job_id_t job) {
         return md_job_calculate_daily_metrics;
     case MD_JOB_CALCULATE_REVENUE_SUMMARY:
         return md_job_calculate_revenue_summary;
+    case MD_JOB_CALCULATE_USER_COHORTS:
+        return md_job_calculate_user_cohorts;
     case MD_JOB_UPDATE_KPI_DASHBOARD:
         return md_job_update_kpi_dashboard;
     default:

@@ -42,6 +42,7 @@ int md_job_validate_transactions(md_job_ctx_t *ctx) MD_MUST_CHECK;
 int md_job_build_user_sessions(md_job_ctx_t *ctx) MD_MUST_CHECK;
 int md_job_calculate_daily_metrics(md_job_ctx_t *ctx) MD_MUST_CHECK;
 int md_job_calculate_revenue_summary(md_job_ctx_t *ctx) MD_MUST_CHECK;
+int md_job_calculate_user_cohorts(md_job_ctx_t *ctx) MD_MUST_CHECK;
 int md_job_update_kpi_dashboard(md_job_ctx_t *ctx) MD_MUST_CHECK;
 
 #endif

@@ -1,7 +1,8 @@
 /* build_user_sessions: new events_clean rows (snapshot batches on silver_xid)
  * → re-sessionize only the keys they touch, around them, in C
- * (transform/sessions.c); also keeps medallion.user_first_seen and the gold
- * dirty marks, all in the page's transaction. Never rebuilds a whole history. */
+ * (transform/sessions.c); also keeps medallion.user_first_seen and the
+ * gold dirty marks (days and cohort months), all in the page's transaction.
+ * Never rebuilds a whole history. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -351,7 +352,11 @@ static int rebuild(md_job_ctx_t *ctx, sess_state_t *st, const skey_t *keys, int 
 }
 
 /* first_event_at = least(existing, this page's minimum); a move marks both
- * the old and the new first-seen day dirty. */
+ * the old and the new first-seen day dirty. The same statement marks the
+ * cohort month (reporting.timezone) of every user of the page: the old first
+ * event of each already-known user (its cohort until now, unchanged if the
+ * update skipped it) plus each inserted or moved first event, so a move to an
+ * earlier month marks both the old and the new cohort. */
 static int update_first_seen(md_job_ctx_t *ctx, sess_state_t *st, const skey_t *keys, int n) {
     md_array_lit_t uid = {0}, ts = {0};
     md_array_lit_begin(&uid);
@@ -371,7 +376,8 @@ static int update_first_seen(md_job_ctx_t *ctx, sess_state_t *st, const skey_t *
         md_array_lit_free(&ts);
         return rc;
     }
-    const char *params[] = {md_array_lit_end(&uid), md_array_lit_end(&ts)};
+    const char *zone = md_tz_name(ctx->cfg->reporting_tz);
+    const char *params[] = {md_array_lit_end(&uid), md_array_lit_end(&ts), zone ? zone : "UTC"};
     PGresult *res = md_pg_query(
         ctx->conn,
         "WITH n AS (SELECT u::uuid AS uid, " TS_EXPR(
@@ -382,10 +388,14 @@ static int update_first_seen(md_job_ctx_t *ctx, sess_state_t *st, const skey_t *
                  "SELECT uid, ts FROM n ON CONFLICT (user_id) DO UPDATE SET first_event_at = "
                  "excluded.first_event_at, updated_at = now() WHERE f.first_event_at IS NULL OR "
                  "excluded.first_event_at < f.first_event_at RETURNING f.user_id, "
-                 "f.first_event_at) "
+                 "f.first_event_at), "
+                 "cohorts AS (INSERT INTO medallion.cohort_dirty (cohort_month) SELECT DISTINCT "
+                 "date_trunc('month', ts AT TIME ZONE $3)::date FROM (SELECT first_event_at AS ts "
+                 "FROM old UNION ALL SELECT first_event_at FROM up) m WHERE ts IS NOT NULL ON "
+                 "CONFLICT (cohort_month) DO UPDATE SET marked_at = now()) "
                  "SELECT " US_EXPR("old.first_event_at") ", " US_EXPR(
                      "up.first_event_at") " FROM up LEFT JOIN old ON old.user_id = up.user_id",
-        2, params, &ctx->err);
+        3, params, &ctx->err);
     md_array_lit_free(&uid);
     md_array_lit_free(&ts);
     if (res == NULL)
