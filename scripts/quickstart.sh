@@ -31,7 +31,7 @@ echo "== medalliond migrate"
 echo "== demo data (dirty on purpose: retries, bad currencies, future timestamps, ...)"
 psql -X -q -v events=50000 -v users=1500 -v days=120 -f scripts/demo_data.sql
 echo "== medalliond run --all"
-"$bin" run --all || echo "(some jobs are not available in this build yet: see 'medalliond status')"
+"$bin" run --all
 echo "== medalliond status"
 "$bin" status --limit 12
 
@@ -48,6 +48,10 @@ show "Seed query: Daily Active Users (Last 7 Days)" "
 SELECT date, active_users, new_users, returning_users,
   (new_users::DECIMAL / NULLIF(active_users, 0) * 100)::DECIMAL(5,2) as new_user_percentage
 FROM analytics.daily_metrics WHERE date >= CURRENT_DATE - 7 ORDER BY date DESC;"
+show "Seed query: User Retention by Cohort" "
+SELECT cohort_month, month_0_users, month_1_users, month_1_retention * 100 as month_1_retention_pct,
+  month_3_retention * 100 as month_3_retention_pct, avg_revenue_per_user
+FROM analytics.user_cohorts ORDER BY cohort_month DESC LIMIT 12;"
 show "Seed query: Revenue Trends" "
 SELECT date, total_revenue, total_transactions, avg_transaction_value, successful_transactions,
   (failed_transactions::DECIMAL / NULLIF(total_transactions, 0) * 100)::DECIMAL(5,2) as failure_rate_pct
