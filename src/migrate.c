@@ -158,7 +158,8 @@ static const char *BOOTSTRAP_SQL = "CREATE SCHEMA IF NOT EXISTS medallion;"
                                    "  version text PRIMARY KEY,"
                                    "  checksum text NOT NULL,"
                                    "  applied_at timestamptz NOT NULL DEFAULT now(),"
-                                   "  applied_by text NOT NULL DEFAULT current_user)";
+                                   "  applied_by text NOT NULL DEFAULT current_user);"
+    "RESET client_min_messages";
 
 /* Look up the recorded checksum of version; "" when not applied. */
 static int applied_checksum(PGresult *applied, const char *version, const char **ret) {
