@@ -153,13 +153,15 @@ static int list_files(const char *dir, migration_file_t **ret_files, int *ret_n,
     return 0;
 }
 
-static const char *BOOTSTRAP_SQL = "CREATE SCHEMA IF NOT EXISTS medallion;"
+/* Quiet: "already exists" notices on every run would only be noise. */
+static const char *BOOTSTRAP_SQL = "SET client_min_messages = warning;"
+                                   "CREATE SCHEMA IF NOT EXISTS medallion;"
                                    "CREATE TABLE IF NOT EXISTS medallion.schema_migrations ("
                                    "  version text PRIMARY KEY,"
                                    "  checksum text NOT NULL,"
                                    "  applied_at timestamptz NOT NULL DEFAULT now(),"
                                    "  applied_by text NOT NULL DEFAULT current_user);"
-    "RESET client_min_messages";
+                                   "RESET client_min_messages";
 
 /* Look up the recorded checksum of version; "" when not applied. */
 static int applied_checksum(PGresult *applied, const char *version, const char **ret) {
