@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The daemon's failure paths: runs left 'running' by a dead process are marked
+# interrupted at start, old history is pruned, a missed gold job catches up
+# once, a job over its timeout is cancelled and recorded timed_out, and a tick
+# that finds the previous run still going is recorded skipped.
+source "$(dirname "$0")/lib.sh"
+md_newdb
+tmp=$(mktemp -d /tmp/mdf.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    exec 3>&- 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+wait_for() {
+    local deadline=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.2
+    done
+}
+runs() { qq "SELECT count(*) FROM medallion.job_runs WHERE $1"; }
+has_runs() { [ "$(runs "$1")" -gt 0 ]; }
+host=$(hostname)
+
+qfile "$MEDALLION_SOURCE_DIR/scripts/demo_data.sql" -v events=3000 -v users=100 -v days=20 -v seed=9
+
+# --- start-up: interrupted runs, pruning, catch-up ---------------------------
+qq "INSERT INTO medallion.job_runs (job_name, status, instance, started_at)
+    VALUES ('clean_events', 'running', '$host:999999', now() - interval '1 hour'),
+           ('clean_events', 'running', 'otherhost:1', now() - interval '1 hour'),
+           ('clean_events', 'succeeded', '$host:1', now() - interval '30 days')" >/dev/null
+cat >"$tmp/a.yaml" <<'YAML'
+shutdown: {grace: 5s}
+jobs:
+  clean_events: {schedule: "0 0 1 1 *"}
+  clean_api_logs: {enabled: false}
+  clean_user_actions: {enabled: false}
+  validate_transactions: {enabled: false}
+  build_user_sessions: {enabled: false}
+  calculate_daily_metrics: {schedule: "0 1 * * *"}
+  calculate_revenue_summary: {enabled: false}
+  calculate_user_cohorts: {enabled: false}
+  update_kpi_dashboard: {enabled: false}
+YAML
+"$MEDALLIOND" -c "$tmp/a.yaml" >"$tmp/a.log" 2>&1 &
+pid=$!; pids+=($pid)
+wait_for 20 has_runs "job_name = 'calculate_daily_metrics' AND trigger = 'catchup' AND status <> 'running'" \
+    && md_ok "a missed daily gold job runs once at start (catch-up)" \
+    || md_fail "no catch-up run: $(tail -5 "$tmp/a.log")"
+assert_eq "failed|interrupted" "$(qq "SELECT status || '|' || message FROM medallion.job_runs WHERE instance = '$host:999999'")" \
+    "a run left 'running' by a dead process on this host is marked failed/interrupted"
+assert_eq "running" "$(qq "SELECT status FROM medallion.job_runs WHERE instance = 'otherhost:1'")" \
+    "another host's running run is left alone"
+assert_eq "0" "$(runs "started_at < now() - interval '20 days'")" "history older than history.retention is pruned"
+assert_eq "0" "$(runs "job_name = 'clean_events' AND trigger = 'catchup'")" "a frequent silver job is not replayed at start"
+sleep 1
+assert_eq "1" "$(runs "job_name = 'calculate_daily_metrics' AND trigger = 'catchup'")" "catch-up runs once"
+kill -TERM $pid; wait $pid || true
+
+# --- timeout: a run blocked on a lock is cancelled and recorded timed_out -----
+mkfifo "$tmp/locker"
+psql -X -q -v ON_ERROR_STOP=1 <"$tmp/locker" >/dev/null 2>&1 &
+pids+=($!)
+exec 3>"$tmp/locker"
+echo "BEGIN; LOCK TABLE analytics.api_logs_clean IN ACCESS EXCLUSIVE MODE;" >&3
+lock_held() { [ "$(qq "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'api_logs_clean' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ]; }
+wait_for 10 lock_held || md_fail "the test could not take its lock"
+cat >"$tmp/t.yaml" <<'YAML'
+shutdown: {grace: 5s}
+jobs:
+  clean_events: {enabled: false}
+  clean_api_logs: {schedule: "*/2 * * * * *", timeout: 3s}
+  clean_user_actions: {enabled: false}
+  validate_transactions: {enabled: false}
+  build_user_sessions: {enabled: false}
+  calculate_daily_metrics: {enabled: false}
+  calculate_revenue_summary: {enabled: false}
+  calculate_user_cohorts: {enabled: false}
+  update_kpi_dashboard: {enabled: false}
+YAML
+"$MEDALLIOND" -c "$tmp/t.yaml" >"$tmp/t.log" 2>&1 &
+pid=$!; pids+=($pid)
+wait_for 30 has_runs "job_name = 'clean_api_logs' AND status = 'timed_out'" \
+    && md_ok "a run over its timeout is cancelled and recorded timed_out" \
+    || md_fail "no timed_out run: $(tail -5 "$tmp/t.log")"
+assert_ne "0" "$(runs "job_name = 'clean_api_logs' AND status = 'skipped' AND message LIKE '%still running%'")" \
+    "ticks while the run is blocked are recorded skipped"
+assert_eq "0" "$(qq "SELECT coalesce(sum(rows_written), 0) FROM medallion.job_runs WHERE job_name = 'clean_api_logs' AND status = 'timed_out'")" "a timed-out run wrote nothing (its batch rolled back)"
+echo "COMMIT;" >&3
+exec 3>&-
+wait_for 20 has_runs "job_name = 'clean_api_logs' AND status = 'succeeded' AND rows_read > 0" \
+    && md_ok "the next run after the lock is released succeeds" || md_fail "no run succeeded after the timeout"
+assert_eq "0" "$(qq "SELECT count(*) FROM analytics.api_logs_raw r LEFT JOIN analytics.api_logs_clean c USING (id) WHERE c.id IS NULL")" \
+    "every API log reached silver after the timeout"
+kill -TERM $pid
+rc=0; wait $pid || rc=$?
+assert_eq "0" "$rc" "SIGTERM after the timeouts: exit 0"
+assert_eq "0" "$(runs "status = 'running' AND instance LIKE '$host:$pid'")" "no run of this daemon left running"
+md_finish
