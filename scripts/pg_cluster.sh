@@ -6,6 +6,7 @@
 #                                         template database medallion_tmpl
 #   pg_cluster.sh stop DIR                shut it down and remove DIR
 #   pg_cluster.sh bindir                  print the PostgreSQL server bin directory
+# MD_PG_PORT (default 54329) and MD_PG_SHARED_BUFFERS (default 128MB) tune the cluster.
 # PostgreSQL refuses to run as root: as root the cluster runs as user postgres,
 # in a directory chowned to it. Not on PATH on Debian: found under /usr/lib/postgresql.
 set -euo pipefail
@@ -48,7 +49,7 @@ start)
     as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-c listen_addresses='' -c unix_socket_directories='$dir/sock' -p $port -c fsync=off \
             -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 \
-            -c shared_buffers=128MB -c timezone=UTC" start >/dev/null \
+            -c shared_buffers=${MD_PG_SHARED_BUFFERS:-128MB} -c timezone=UTC" start >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     export PGHOST="$dir/sock" PGPORT="$port" PGUSER=postgres
     if [ -z "$medalliond" ]; then
