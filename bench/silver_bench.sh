@@ -9,74 +9,36 @@
 #   SEED_BASELINE=PATH  seed baseline SQL (default ../shared/bench/seed_baseline.sql)
 #   MD_BENCH_DIR=DIR    cluster directory (default /tmp/medalliond-bench), MD_PG_PORT (54340)
 # Needs what scripts/install-deps.sh installs, plus /usr/bin/time (Debian package `time`)
-# for the peak RSS; without it the RSS line reads "n/a".
+# for the peak RSS; without it the RSS line reads "n/a". Shared plumbing: bench/lib.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 rows="${1:-1000000}"
 batch="${2:-10000}"
 case "$rows$batch" in *[!0-9]* | "") echo "usage: $0 [ROWS] [BATCH_SIZE]" >&2; exit 2 ;; esac
 if [ "$rows" -lt 1 ] || [ "$batch" -lt 1 ]; then echo "$0: ROWS and BATCH_SIZE must be >= 1" >&2; exit 2; fi
 
-seed_sql="${SEED_BASELINE:-$root/../shared/bench/seed_baseline.sql}"
-[ -r "$seed_sql" ] || { echo "$0: seed baseline not found: $seed_sql (set SEED_BASELINE)" >&2; exit 1; }
-
-if [ -n "${MEDALLIOND:-}" ]; then
-    bin="$MEDALLIOND"
-else
-    echo "== building medalliond (RelWithDebInfo) into build-bench/"
-    cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build build-bench -j "$(nproc 2>/dev/null || echo 2)" --target medalliond >/dev/null
-    bin="$root/build-bench/medalliond"
-fi
-[ -x "$bin" ] || { echo "$0: not executable: $bin" >&2; exit 1; }
-
-dir="${MD_BENCH_DIR:-/tmp/medalliond-bench}"
-export MD_PG_PORT="${MD_PG_PORT:-54340}"
-tmp="$(mktemp -d)"
-cleanup() {
-    bash "$root/scripts/pg_cluster.sh" stop "$dir" >/dev/null 2>&1 || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-echo "== starting a private PostgreSQL in $dir (port $MD_PG_PORT)"
-bash scripts/pg_cluster.sh start "$dir" "$bin"
-export PGHOST="$dir/sock" PGPORT="$MD_PG_PORT" PGUSER=postgres PGDATABASE=bench
-export PGOPTIONS="-c client_min_messages=warning"
-export MEDALLION_DATABASE_URL="host=$PGHOST port=$PGPORT user=postgres dbname=bench"
-psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE bench TEMPLATE medallion_tmpl"
-
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
-now_ns() { date +%s%N; }
-ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
-
-echo "== loading the seed baseline unmodified: $seed_sql"
-psql -X -q -v ON_ERROR_STOP=1 -f "$seed_sql" >/dev/null
+bench_find_seed
+bench_build
+bench_start_cluster
+bench_load_seed
 
 # One anchor for both schemas: the generator is deterministic in (seed, anchor, events),
 # so analytics and seedref get the same rows. Only events are benchmarked here.
 anchor="$(date -u +%F)"
 gen() {
-    psql -X -q -v ON_ERROR_STOP=1 -v events="$rows" -v seed=42 -v anchor="'$anchor'" \
-        -v transactions=0 -v api_logs=0 -v user_actions=0 -v schema="$1" \
-        -f scripts/demo_data.sql >/dev/null
+    bench_gen "$1" -v events="$rows" -v seed=42 -v anchor="'$anchor'" \
+        -v transactions=0 -v api_logs=0 -v user_actions=0
 }
 echo "== generating $rows events into analytics.events_raw and seedref.events_raw"
 t0="$(now_ns)"
 gen analytics
 gen seedref
 echo "   generated in $(ms_since "$t0") ms"
-cols="id, event_id, event_type, user_id, session_id, properties, source, created_at, ingested_at"
-diff_rows="$(q "SELECT count(*) FROM (SELECT $cols FROM analytics.events_raw
-                 EXCEPT ALL SELECT $cols FROM seedref.events_raw) d")"
-bronze="$(q "SELECT count(*) FROM analytics.events_raw")"
-seed_bronze="$(q "SELECT count(*) FROM seedref.events_raw")"
-if [ "$diff_rows" != 0 ] || [ "$bronze" != "$seed_bronze" ]; then
-    echo "$0: analytics and seedref bronze differ ($bronze vs $seed_bronze rows, $diff_rows unmatched)" >&2
-    exit 1
-fi
+bronze="$(bench_same_rows events_raw "$bench_events_cols")"
 # Only bronze is analyzed. Analyzing the empty silver tables records "0 rows", and the
 # planner then runs the seed's NOT EXISTS as a nested loop rescanning seedref.events_clean
 # while the INSERT grows it: quadratic (14 s instead of 0.25 s at 20000 rows). The seed is
@@ -84,10 +46,6 @@ fi
 q "VACUUM ANALYZE analytics.events_raw" >/dev/null
 q "VACUUM ANALYZE seedref.events_raw" >/dev/null
 bronze_mb="$(q "SELECT pg_total_relation_size('analytics.events_raw') / 1048576")"
-
-# Timing starts from a clean checkpoint each time so no measurement pays for
-# the previous one's dirty buffers.
-checkpoint() { q "CHECKPOINT" >/dev/null; }
 
 cat >"$tmp/bench.yaml" <<EOF
 # Written by bench/silver_bench.sh: every key at its default but these.
@@ -161,16 +119,6 @@ noop_ms="$wall_ms"
 IFS='|' read -r noop_status noop_read _ _ noop_job_ms <<<"$(last_run)"
 [ "$noop_status" = succeeded ] || { echo "$0: no-op run status: $noop_status" >&2; exit 1; }
 
-pg_version="$(q "SHOW server_version")"
-ram_mb="$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
-cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-
-rate() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%d", (ms > 0) ? n / (ms / 1000) : 0 }'; }
-verdict() { # $1: awk condition over v
-    if awk -v v="$2" "BEGIN { exit !($1) }"; then echo "target met"; else echo "target missed"; fi
-}
-fmt() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.*f", d, v }'; }
-
 r_floor="$(awk -v a="$md_ms" -v b="$floor_ms" 'BEGIN { printf "%.2f", a / b }')"
 r_seed="$(awk -v a="$seed_ms" -v b="$md_ms" 'BEGIN { printf "%.2f", a / b }')"
 if [ -n "$md_rss_kb" ]; then
@@ -184,7 +132,7 @@ fi
 
 echo
 echo "bronze → silver benchmark: clean_events, $bronze bronze rows (${bronze_mb} MB with indexes), batch_size $batch"
-echo "machine: $(nproc) CPUs ($cpu), ${ram_mb} MB RAM, PostgreSQL $pg_version (fsync=off, shared_buffers=128MB)"
+bench_machine
 echo
 printf '%-40s %11s %11s  %s\n' "measurement" "wall ms" "rows/s" "notes"
 printf '%-40s %11s %11s  %s\n' "(a) medalliond run clean_events" "$(fmt "$md_ms" 1)" \
