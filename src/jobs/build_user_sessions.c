@@ -209,13 +209,21 @@ static int find_windows(md_job_ctx_t *ctx, skey_t *keys, int n) {
     /* A session never spans max_length, which bounds the index range scanned. */
     PGresult *res = md_pg_query(
         ctx->conn,
+        /* One branch per key kind, so each is a range scan of its
+         * (key, started_at) index; an OR of the two kinds defeats both. */
         KEYS_CTE "SELECT k.i, " US_EXPR("least(k.ws, x.smin)") ", " US_EXPR(
-            "greatest(k.we, x.emax)") " FROM k LEFT JOIN LATERAL (SELECT min(s.started_at) AS "
-                                      "smin, max(s.ended_at) AS emax FROM "
-                                      "analytics.user_sessions s WHERE " KEY_MATCH(
-                                          "s") " AND s.started_at <= k.we AND s.ended_at >= k.ws "
-                                               "AND s.started_at > k.ws - $5::bigint * interval "
-                                               "'1 microsecond') x ON true ORDER BY k.i",
+            "greatest(k.we, x.emax)") " FROM k LEFT JOIN LATERAL (SELECT min(y.started_at) AS "
+                                      "smin, max(y.ended_at) AS emax FROM (SELECT s.started_at, "
+                                      "s.ended_at FROM analytics.user_sessions s WHERE k.uid IS "
+                                      "NOT NULL AND s.user_id = k.uid AND s.started_at <= k.we "
+                                      "AND s.started_at > k.ws - $5::bigint * interval "
+                                      "'1 microsecond' AND s.ended_at >= k.ws UNION ALL SELECT "
+                                      "s.started_at, s.ended_at FROM analytics.user_sessions s "
+                                      "WHERE k.uid IS NULL AND s.user_id IS NULL AND "
+                                      "s.client_session_id = k.key AND s.started_at <= k.we AND "
+                                      "s.started_at > k.ws - $5::bigint * interval '1 "
+                                      "microsecond' AND s.ended_at >= k.ws) y) x ON true "
+                                      "ORDER BY k.i",
         5, params, &ctx->err);
     key_params_free(&kp);
     if (res == NULL)
@@ -275,16 +283,26 @@ static int rebuild(md_job_ctx_t *ctx, sess_state_t *st, const skey_t *keys, int 
     }
     const char *params[] = {md_array_lit_end(&kp.kind), md_array_lit_end(&kp.key),
                             md_array_lit_end(&kp.lo), md_array_lit_end(&kp.hi)};
-    PGresult *del = md_pg_query(ctx->conn,
-                                KEYS_CTE "DELETE FROM analytics.user_sessions s USING k "
-                                         "WHERE " KEY_MATCH("s") " AND s.started_at BETWEEN k.ws "
-                                                                 "AND k.we "
-                                                                 "RETURNING s.session_date - "
-                                                                 "date '1970-01-01'",
-                                4, params, &ctx->err);
+    /* Two deletes, one per key kind, each a nested loop over its
+     * (key, started_at) index: an OR of the kinds scans every session. */
+    static const char *const deletes[] = {
+        KEYS_CTE "DELETE FROM analytics.user_sessions s USING k WHERE k.uid IS NOT NULL AND "
+                 "s.user_id = k.uid AND s.started_at BETWEEN k.ws AND k.we "
+                 "RETURNING s.session_date - date '1970-01-01'",
+        KEYS_CTE "DELETE FROM analytics.user_sessions s USING k WHERE k.uid IS NULL AND "
+                 "s.user_id IS NULL AND s.client_session_id = k.key AND s.started_at BETWEEN "
+                 "k.ws AND k.we RETURNING s.session_date - date '1970-01-01'",
+    };
+    PGresult *del = md_pg_query(ctx->conn, deletes[0], 4, params, &ctx->err);
+    if (del != NULL) {
+        for (int i = 0; i < PQntuples(del) && rc == 0; i++)
+            rc = add_day(ctx, st, (int32_t)strtol(PQgetvalue(del, i, 0), NULL, 10));
+        PQclear(del);
+        del = rc == 0 ? md_pg_query(ctx->conn, deletes[1], 4, params, &ctx->err) : NULL;
+    }
     if (del == NULL) {
         key_params_free(&kp);
-        return ctx->err.code;
+        return rc != 0 ? rc : ctx->err.code;
     }
     for (int i = 0; i < PQntuples(del) && rc == 0; i++)
         rc = add_day(ctx, st, (int32_t)strtol(PQgetvalue(del, i, 0), NULL, 10));
