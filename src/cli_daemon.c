@@ -68,7 +68,8 @@ static void *watch(void *arg) {
 }
 
 static void run_one(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
-                    md_run_result_t *r) {
+                    void *arg, md_run_result_t *r) {
+    (void)arg;
     md_run_control_t ctl;
     memset(&ctl, 0, sizeof(ctl));
     atomic_init(&ctl.cancel_requested, false);
@@ -101,13 +102,6 @@ static void run_one(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
         pthread_mutex_destroy(&w.mu);
     }
     PQfreeCancel(atomic_exchange(&ctl.cancel, (PGcancel *)NULL));
-}
-
-static void print_line(const char *name, const char *status, const md_run_result_t *r,
-                       const char *message) {
-    printf("%-26s %-10s %10lld rows %8lld ms%s%s\n", name, status,
-           (long long)(r ? r->rows_read : 0), (long long)(r ? r->duration_ms : 0),
-           message && message[0] ? "  " : "", message ? message : "");
 }
 
 static void run_usage(void) {
@@ -174,33 +168,7 @@ int md_cli_run(int argc, char **argv) {
         return MD_EXIT_FAILED;
     }
 
-    int code = MD_EXIT_OK;
-    bool failed = false;
-    for (int j = 0; j < MD_JOB_COUNT; j++) {
-        if (!wanted[j])
-            continue;
-        const char *name = md_jobdef_get((md_job_id_t)j)->name;
-        if (failed) {
-            /* `run` follows the dependency order: after a failure, later
-             * jobs would read stale input; record them as not run. */
-            md_error_clear(&err);
-            const char *why = "dependency failed";
-            if (md_runner_record_skip(lock_conn, (md_job_id_t)j, "manual", why, &err) != 0)
-                fprintf(stderr, "medalliond run: cannot record %s as skipped: %s\n", name, err.msg);
-            print_line(name, "skipped", NULL, why);
-            continue;
-        }
-        md_run_result_t r;
-        run_one(cfg, (md_job_id_t)j, conn, lock_conn, &r);
-        print_line(name, md_run_status_name(r.status), &r, r.message);
-        fflush(stdout);
-        if (r.status == MD_RUN_FAILED || r.status == MD_RUN_TIMED_OUT) {
-            failed = true;
-            code = MD_EXIT_FAILED;
-        } else if (r.status == MD_RUN_SKIPPED && r.locked_elsewhere && code == MD_EXIT_OK) {
-            code = MD_EXIT_LOCKED;
-        }
-    }
+    int code = md_cli_run_sequence("run", cfg, wanted, conn, lock_conn, run_one, NULL);
     PQfinish(conn);
     PQfinish(lock_conn);
     md_config_free(cfg);

@@ -10,6 +10,7 @@
 #include "medallion/config.h"
 #include "medallion/migrate.h"
 #include "medallion/pg.h"
+#include "medallion/runner.h"
 
 int md_cli_load_config(const char *cli_path, md_config_t **ret_cfg) {
     bool explicit_path = false;
@@ -143,5 +144,47 @@ int md_cli_status(int argc, char **argv) {
     }
     PQfinish(conn);
     md_config_free(cfg);
+    return code;
+}
+
+static void print_line(const char *name, const char *status, const md_run_result_t *r,
+                       const char *message) {
+    printf("%-26s %-10s %10lld read %10lld written %8lld ms%s%s\n", name, status,
+           (long long)(r ? r->rows_read : 0), (long long)(r ? r->rows_written : 0),
+           (long long)(r ? r->duration_ms : 0), message && message[0] ? "  " : "",
+           message ? message : "");
+}
+
+int md_cli_run_sequence(const char *cmd, const md_config_t *cfg, const bool *wanted, PGconn *conn,
+                        PGconn *lock_conn, md_cli_job_runner fn, void *arg) {
+    int code = MD_EXIT_OK;
+    bool failed = false;
+    md_error_t err = {0};
+    for (int j = 0; j < MD_JOB_COUNT; j++) {
+        if (!wanted[j])
+            continue;
+        const char *name = md_jobdef_get((md_job_id_t)j)->name;
+        if (failed) {
+            /* Jobs run in dependency order: after a failure, later jobs
+             * would read stale input; record them as not run. */
+            md_error_clear(&err);
+            const char *why = "dependency failed";
+            if (md_runner_record_skip(lock_conn, (md_job_id_t)j, "manual", why, &err) != 0)
+                fprintf(stderr, "medalliond %s: cannot record %s as skipped: %s\n", cmd, name,
+                        err.msg);
+            print_line(name, "skipped", NULL, why);
+            continue;
+        }
+        md_run_result_t r;
+        fn(cfg, (md_job_id_t)j, conn, lock_conn, arg, &r);
+        print_line(name, md_run_status_name(r.status), &r, r.message);
+        fflush(stdout);
+        if (r.status == MD_RUN_FAILED || r.status == MD_RUN_TIMED_OUT) {
+            failed = true;
+            code = MD_EXIT_FAILED;
+        } else if (r.status == MD_RUN_SKIPPED && r.locked_elsewhere && code == MD_EXIT_OK) {
+            code = MD_EXIT_LOCKED;
+        }
+    }
     return code;
 }

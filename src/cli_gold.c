@@ -107,11 +107,10 @@ static int mark_dirty(PGconn *conn, const md_config_t *cfg, const bool *wanted, 
     return rc;
 }
 
-static void print_line(const char *name, const char *status, const md_run_result_t *r,
-                       const char *message) {
-    printf("%-26s %-10s %10lld rows written %8lld ms%s%s\n", name, status,
-           (long long)(r ? r->rows_written : 0), (long long)(r ? r->duration_ms : 0),
-           message && message[0] ? "  " : "", message ? message : "");
+static void run_plain(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
+                      void *arg, md_run_result_t *ret) {
+    (void)arg;
+    md_runner_run(cfg, job, conn, lock_conn, "manual", NULL, ret);
 }
 
 /* Arguments → wanted jobs and the range; MD_EXIT_OK or MD_EXIT_USAGE. */
@@ -206,31 +205,7 @@ int md_cli_backfill(int argc, char **argv) {
      * stale output of a failed earlier one. No per-job timeout here: an
      * operator asked for this range, however long it takes (Ctrl-C rolls the
      * running job back). Marks a job did not consume stay for its next run. */
-    bool failed = false;
-    for (int j = 0; j < MD_JOB_COUNT; j++) {
-        if (!wanted[j])
-            continue;
-        const char *name = md_jobdef_get((md_job_id_t)j)->name;
-        if (failed) {
-            md_error_clear(&err);
-            const char *why = "dependency failed";
-            if (md_runner_record_skip(lock_conn, (md_job_id_t)j, "manual", why, &err) != 0)
-                fprintf(stderr, "medalliond backfill: cannot record %s as skipped: %s\n", name,
-                        err.msg);
-            print_line(name, "skipped", NULL, why);
-            continue;
-        }
-        md_run_result_t r;
-        md_runner_run(cfg, (md_job_id_t)j, conn, lock_conn, "manual", NULL, &r);
-        print_line(name, md_run_status_name(r.status), &r, r.message);
-        fflush(stdout);
-        if (r.status == MD_RUN_FAILED || r.status == MD_RUN_TIMED_OUT) {
-            failed = true;
-            code = MD_EXIT_FAILED;
-        } else if (r.status == MD_RUN_SKIPPED && r.locked_elsewhere && code == MD_EXIT_OK) {
-            code = MD_EXIT_LOCKED;
-        }
-    }
+    code = md_cli_run_sequence("backfill", cfg, wanted, conn, lock_conn, run_plain, NULL);
     PQfinish(conn);
     PQfinish(lock_conn);
     md_config_free(cfg);

@@ -19,6 +19,12 @@ static void usage(void) {
             "  JOB: clean_events clean_api_logs clean_user_actions validate_transactions\n");
 }
 
+static void run_reprocess(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
+                          void *arg, md_run_result_t *ret) {
+    const int64_t *range = arg;
+    md_runner_reprocess(cfg, job, conn, lock_conn, range[0], range[1], ret);
+}
+
 int md_cli_reprocess(int argc, char **argv) {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"from", required_argument, NULL, 'f'},
@@ -73,20 +79,8 @@ int md_cli_reprocess(int argc, char **argv) {
         md_config_free(cfg);
         return MD_EXIT_FAILED;
     }
-    int code = MD_EXIT_OK;
-    for (int j = 0; j < MD_JOB_COUNT && code == MD_EXIT_OK; j++) {
-        if (!want[j])
-            continue;
-        md_run_result_t r;
-        md_runner_reprocess(cfg, (md_job_id_t)j, conn, lock_conn, from * 1000000, to * 1000000, &r);
-        printf("%-26s %-10s %10lld rows re-derived %8lld ms  %s\n", md_jobdef_get(j)->name,
-               md_run_status_name(r.status), (long long)r.rows_written, (long long)r.duration_ms,
-               r.message);
-        if (r.status == MD_RUN_SKIPPED && r.locked_elsewhere)
-            code = MD_EXIT_LOCKED;
-        else if (r.status != MD_RUN_SUCCEEDED)
-            code = MD_EXIT_FAILED;
-    }
+    int64_t range[2] = {from * 1000000, to * 1000000};
+    int code = md_cli_run_sequence("reprocess", cfg, want, conn, lock_conn, run_reprocess, range);
     PQfinish(conn);
     PQfinish(lock_conn);
     md_config_free(cfg);

@@ -51,4 +51,17 @@ int md_cli_reprocess(int argc, char **argv);
  * or reversed dates, unknown or non-gold job), 75 locked elsewhere. */
 int md_cli_backfill(int argc, char **argv);
 
+/* How md_cli_run_sequence runs one job (md_runner_run with a timeout
+ * watcher for `run`, plain for `backfill`, md_runner_reprocess, ...). */
+#include <stdbool.h>
+
+#include "medallion/runner.h"
+typedef void (*md_cli_job_runner)(const md_config_t *cfg, md_job_id_t job, PGconn *conn,
+                                  PGconn *lock_conn, void *arg, md_run_result_t *ret);
+/* Run the wanted jobs in job-table (dependency) order, one line each on
+ * stdout; after a failed job the rest are recorded skipped ("dependency
+ * failed"). Returns the exit code: 0, 1 (a job failed) or 75 (locked). */
+int md_cli_run_sequence(const char *cmd, const md_config_t *cfg, const bool *wanted, PGconn *conn,
+                        PGconn *lock_conn, md_cli_job_runner fn, void *arg);
+
 #endif

@@ -29,7 +29,7 @@ assert_eq "2" "$rc" "unknown option: exit 2"
 # Success: one line per job, in job-table order whatever the argument order.
 rc=0; out=$("$MEDALLIOND" run clean_api_logs clean_events 2>&1) || rc=$?
 assert_eq "0" "$rc" "run of two jobs: exit 0"
-assert_match "^clean_events +succeeded +50 rows +[0-9]+ ms" "$(sed -n 1p <<<"$out")" "clean_events first, with rows and ms"
+assert_match "^clean_events +succeeded +50 read +50 written +[0-9]+ ms" "$(sed -n 1p <<<"$out")" "clean_events first, with rows and ms"
 assert_match "^clean_api_logs +succeeded" "$(sed -n 2p <<<"$out")" "clean_api_logs second"
 assert_eq "manual" "$(qq "SELECT DISTINCT trigger FROM medallion.job_runs")" "runs recorded with trigger=manual"
 assert_eq "50" "$(qq "SELECT count(*) FROM analytics.events_clean")" "the job did its work"
