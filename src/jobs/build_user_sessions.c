@@ -1,8 +1,9 @@
 /* build_user_sessions: new events_clean rows (snapshot batches on silver_xid)
  * → re-sessionize only the keys they touch, around them, in C
- * (transform/sessions.c); also keeps medallion.user_first_seen and the
- * gold dirty marks (days and cohort months), all in the page's transaction.
- * Never rebuilds a whole history. */
+ * (transform/sessions.c); also keeps medallion.user_first_seen,
+ * medallion.user_days and the gold dirty marks (days and cohort months), all
+ * in the page's transaction. Never rebuilds a whole history (user_days only
+ * once, when it was never built for reporting.timezone). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ typedef struct skey {
 typedef struct sess_state {
     skey_t *keys;
     int cap;
+    md_array_lit_t day_users, day_ts; /* user_id and created_at of the page's rows */
     int32_t *days;
     int ndays, days_cap;
     md_copy_writer_t out;
@@ -99,6 +101,21 @@ static void day_text(int32_t day, char buf[16]) {
     snprintf(buf, 16, "%04d-%02d-%02d", c.year, c.month, c.day);
 }
 
+/* Every row of the page with a user and a created_at, valid or not: a
+ * reprocessed row that turned invalid changes its day's count too. */
+static int add_user_day(md_job_ctx_t *ctx, sess_state_t *st, const md_uuid_t *user,
+                        md_ts_t created) {
+    if (!user->present || created == MD_TS_NULL)
+        return 0;
+    char u[37], t[24];
+    md_uuid_format(user, u);
+    snprintf(t, sizeof(t), "%" PRId64, created);
+    if (md_array_lit_add(&st->day_users, u, 36) != 0 ||
+        md_array_lit_add(&st->day_ts, t, strlen(t)) != 0)
+        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    return 0;
+}
+
 /* Decode the page: one entry per valid keyed event, merged per key below. */
 static int collect_keys(md_job_ctx_t *ctx, sess_state_t *st, const md_page_t *p, int *ret_n) {
     if (p->nrows > st->cap) {
@@ -122,6 +139,8 @@ static int collect_keys(md_job_ctx_t *ctx, sess_state_t *st, const md_page_t *p,
             return md_job_decode_error(ctx, "events_clean", "session_id", r);
         if (md_copy_get_timestamptz(md_page_field(p, r, C_CREATED), &created) != 0)
             return md_job_decode_error(ctx, "events_clean", "created_at", r);
+        if ((rc = add_user_day(ctx, st, &user, created)) != 0)
+            return rc;
         if (!valid || created == MD_TS_NULL)
             continue;
         if ((rc = add_day(ctx, st, local_day(ctx, created))) != 0)
@@ -457,9 +476,48 @@ static int mark_dirty(md_job_ctx_t *ctx, sess_state_t *st) {
     return 0;
 }
 
+static const char *zone_name(const md_job_ctx_t *ctx) {
+    const char *zone = md_tz_name(ctx->cfg->reporting_tz);
+    return zone ? zone : "UTC";
+}
+
+/* Replace the user_days rows of every (user, local day) the page's rows fall
+ * on with the count of that user's valid events on that day, recomputed from
+ * events_clean (so it is exact whatever else the page changed). These pairs
+ * are the only ones whose count can have changed: a count changes only when
+ * an event of that user and day is added or re-derived, and either gives the
+ * row a new silver_xid, which puts it on a page. */
+static int update_user_days(md_job_ctx_t *ctx, sess_state_t *st) {
+    if (st->day_users.count == 0)
+        return 0;
+    const char *params[] = {md_array_lit_end(&st->day_users), md_array_lit_end(&st->day_ts),
+                            zone_name(ctx)};
+    if (params[0] == NULL || params[1] == NULL)
+        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    PGresult *res = md_pg_query(
+        ctx->conn,
+        "WITH p AS (SELECT DISTINCT u::uuid AS uid, ((" TS_EXPR(
+            "t") ") AT TIME ZONE $3)::date AS day FROM unnest($1::text[], $2::bigint[]) AS x(u, "
+                 "t)), c AS (SELECT p.uid, p.day, (SELECT count(*) FROM analytics.events_clean e "
+                 "WHERE e.user_id = p.uid AND e.is_valid AND e.created_at >= p.day::timestamp AT "
+                 "TIME ZONE $3 AND e.created_at < (p.day + 1)::timestamp AT TIME ZONE $3) AS n "
+                 "FROM p), gone AS (DELETE FROM medallion.user_days d USING c WHERE c.n = 0 AND "
+                 "d.user_id = c.uid AND d.day = c.day) "
+                 "INSERT INTO medallion.user_days AS d (user_id, day, events) SELECT uid, day, n "
+                 "FROM c WHERE n > 0 ON CONFLICT (user_id, day) DO UPDATE SET events = "
+                 "excluded.events WHERE d.events <> excluded.events",
+        3, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    PQclear(res);
+    return 0;
+}
+
 static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
     sess_state_t *st = state;
     st->ndays = 0;
+    md_array_lit_begin(&st->day_users);
+    md_array_lit_begin(&st->day_ts);
     int n = 0, rc;
     if ((rc = collect_keys(ctx, st, page, &n)) != 0)
         return rc;
@@ -467,10 +525,28 @@ static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
         ((rc = find_windows(ctx, st->keys, n)) != 0 || (rc = rebuild(ctx, st, st->keys, n)) != 0 ||
          (rc = update_first_seen(ctx, st, st->keys, n)) != 0))
         return rc;
+    if ((rc = update_user_days(ctx, st)) != 0)
+        return rc;
     return mark_dirty(ctx, st);
 }
 
+/* Build medallion.user_days in full when it was never built for the
+ * reporting zone (new installation, or reporting.timezone changed): the pages
+ * below only ever replace the pairs they touch. */
+static int ensure_user_days(md_job_ctx_t *ctx) {
+    const char *params[] = {zone_name(ctx)};
+    PGresult *res =
+        md_pg_query(ctx->conn, "SELECT medallion.user_days_ensure($1)", 1, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    PQclear(res);
+    return 0;
+}
+
 int md_job_build_user_sessions(md_job_ctx_t *ctx) {
+    int rc = ensure_user_days(ctx);
+    if (rc != 0)
+        return rc;
     sess_state_t st = {0};
     md_copy_writer_init(&st.out);
     md_batch_spec_t spec = {
@@ -481,7 +557,9 @@ int md_job_build_user_sessions(md_job_ctx_t *ctx) {
         .process = process_page,
         .state = &st,
     };
-    int rc = md_batch_run(ctx, &spec);
+    rc = md_batch_run(ctx, &spec);
+    md_array_lit_free(&st.day_users);
+    md_array_lit_free(&st.day_ts);
     free(st.keys);
     free(st.days);
     md_copy_writer_free(&st.out);

@@ -1,7 +1,8 @@
 /* calculate_daily_metrics: recompute analytics.daily_metrics for exactly the
  * days marked dirty (medallion.gold_dirty), in one transaction that consumes
- * those marks. SQL sends per-user-per-day rows; the metric definitions
- * (product.md §4 "Users", "Revenue") are applied here. Never scans all days. */
+ * those marks. SQL sends per-user-per-day rows (from medallion.user_days, kept
+ * by build_user_sessions); the metric definitions (product.md §4 "Users",
+ * "Revenue") are applied here. Never scans all days. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -60,13 +61,14 @@ static int64_t ival(PGresult *res, int r, int c) {
 }
 
 static int gather(md_job_ctx_t *ctx, day_metrics_t *m, int n, const char *days, const char *zone) {
-    /* Events: one row per (day, user); the NULL-user row counts events only. */
-    PGresult *res = per_day_query(
-        ctx,
-        DAYS_CTE "SELECT d.day::text, e.user_id IS NOT NULL, count(*) FROM d JOIN "
-                 "analytics.events_clean e ON e.created_at >= d.lo AND e.created_at < d.hi "
-                 "WHERE e.is_valid GROUP BY d.day, e.user_id ORDER BY 1",
-        days, zone);
+    /* Events of known users: medallion.user_days already holds one row per
+     * (user, local day) with a valid event and its count; one row per
+     * (day, user) comes back. Anonymous valid events (no user_id) only add to
+     * total_events: one count per day, through the (user_id, created_at) index. */
+    PGresult *res = per_day_query(ctx,
+                                  DAYS_CTE "SELECT d.day::text, u.events FROM d JOIN "
+                                           "medallion.user_days u ON u.day = d.day",
+                                  days, zone);
     if (res == NULL)
         return ctx->err.code;
     for (int r = 0; r < PQntuples(res); r++) {
@@ -75,10 +77,27 @@ static int gather(md_job_ctx_t *ctx, day_metrics_t *m, int n, const char *days, 
             PQclear(res);
             return ctx->err.code;
         }
-        if (PQgetvalue(res, r, 1)[0] == 't')
-            m[i].active++;
-        m[i].events += ival(res, r, 2);
+        m[i].active++;
+        m[i].events += ival(res, r, 1);
         ctx->rows_read += 1;
+    }
+    PQclear(res);
+
+    res = per_day_query(ctx,
+                        DAYS_CTE "SELECT d.day::text, x.n FROM d CROSS JOIN LATERAL (SELECT "
+                                 "count(*) AS n FROM analytics.events_clean e WHERE e.user_id IS "
+                                 "NULL AND e.created_at >= d.lo AND e.created_at < d.hi AND "
+                                 "e.is_valid) x",
+                        days, zone);
+    if (res == NULL)
+        return ctx->err.code;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int i = day_index(ctx, m, n, res, r);
+        if (i < 0) {
+            PQclear(res);
+            return ctx->err.code;
+        }
+        m[i].events += ival(res, r, 1);
     }
     PQclear(res);
 
@@ -99,10 +118,13 @@ static int gather(md_job_ctx_t *ctx, day_metrics_t *m, int n, const char *days, 
     }
     PQclear(res);
 
+    /* Per day (LATERAL): an equality join on session_date makes the planner
+     * hash-join a scan of every session; started_at drives the index. */
     res = per_day_query(ctx,
-                        DAYS_CTE "SELECT d.day::text, count(*), sum(s.duration_seconds) FROM d "
-                                 "JOIN analytics.user_sessions s ON s.started_at >= d.lo AND "
-                                 "s.started_at < d.hi AND s.session_date = d.day GROUP BY d.day",
+                        DAYS_CTE "SELECT d.day::text, x.n, x.dur FROM d CROSS JOIN LATERAL "
+                                 "(SELECT count(*) AS n, sum(s.duration_seconds) AS dur FROM "
+                                 "analytics.user_sessions s WHERE s.started_at >= d.lo AND "
+                                 "s.started_at < d.hi AND s.session_date = d.day) x",
                         days, zone);
     if (res == NULL)
         return ctx->err.code;
@@ -270,8 +292,24 @@ static int run_tx(md_job_ctx_t *ctx) {
     return rc;
 }
 
+/* user_days must be built for the reporting zone before it is read (see
+ * migration 009); the build, rarely needed, commits on its own. */
+static int ensure_user_days(md_job_ctx_t *ctx) {
+    const char *tz = md_tz_name(ctx->cfg->reporting_tz);
+    const char *params[] = {tz ? tz : "UTC"};
+    PGresult *res =
+        md_pg_query(ctx->conn, "SELECT medallion.user_days_ensure($1)", 1, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    PQclear(res);
+    return 0;
+}
+
 int md_job_calculate_daily_metrics(md_job_ctx_t *ctx) {
-    int rc = md_pg_exec(ctx->conn, "BEGIN", &ctx->err);
+    int rc = ensure_user_days(ctx);
+    if (rc != 0)
+        return rc;
+    rc = md_pg_exec(ctx->conn, "BEGIN", &ctx->err);
     if (rc != 0)
         return rc;
     rc = run_tx(ctx);

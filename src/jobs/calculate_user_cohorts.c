@@ -1,8 +1,10 @@
 /* calculate_user_cohorts: recompute analytics.user_cohorts for exactly the
  * cohort months that are dirty — marked by silver batches (medallion.cohort_dirty,
  * consumed in this transaction) or reached by a month rollover since the last
- * successful run — and delete cohorts left empty. SQL sends one row per user
- * and activity month; sizes, retention and revenue per user are computed here.
+ * successful run — and delete cohorts left empty. SQL sends one row per cohort
+ * user (with a mask of its active months, from medallion.user_days) and one
+ * revenue sum per paying user; sizes, retention and revenue per user are
+ * computed here.
  * Never scans every cohort's history when nothing is dirty.
  *
  * Definitions (product.md §4 "Cohorts"; months are calendar months in
@@ -12,6 +14,7 @@
  *   user (its users' first events moved earlier) has its row deleted.
  * - month_N_users = cohort users with a valid event in month cohort + N: NULL
  *   before that month starts, then the count so far (partial while it runs).
+ *   "Had a valid event on a local day" is read from medallion.user_days.
  * - month_N_retention = month_N_users / month_0_users rounded half up to 4
  *   decimals, NULL until month N has ended.
  * - total_revenue = all-time sum of amount_base of the cohort users' valid,
@@ -173,68 +176,103 @@ static int dirty_cohorts(md_job_ctx_t *ctx, const char *zone, cohort_set_t *set,
     return rc;
 }
 
-/* The cohort's users and, per user, the distinct calendar months (reporting
- * zone) of months 1-12 in which they had a valid event: $1 cohort, $2 zone. */
+/* Every dirty cohort's users: $1 cohort months, $2 zone. */
 #define COHORT_CTE                                                                                 \
-    "WITH b AS (SELECT $1::date::timestamp AT TIME ZONE $2 AS lo, ($1::date + interval '1 "        \
-    "month') AT TIME ZONE $2 AS hi, ($1::date + interval '13 months') AT TIME ZONE $2 AS hi13), "  \
-    "u AS (SELECT f.user_id, b.hi, b.hi13 FROM b JOIN medallion.user_first_seen f ON "             \
-    "f.first_event_at >= b.lo AND f.first_event_at < b.hi) "
+    "WITH c AS (SELECT m, m::timestamp AT TIME ZONE $2 AS lo, (m + interval '1 month') AT TIME "   \
+    "ZONE $2 AS hi FROM unnest($1::date[]) AS m), u AS (SELECT c.m, f.user_id FROM c JOIN "        \
+    "medallion.user_first_seen f ON f.first_event_at >= c.lo AND f.first_event_at < c.hi) "
+#define MONTH_IDX(d) "(extract(year FROM " d ")::int * 12 + extract(month FROM " d ")::int)"
 
-static int gather(md_job_ctx_t *ctx, const char *zone, cohort_t *c) {
-    char month[24];
-    month_text(c->idx, month);
-    const char *params[] = {month, zone};
-    PGresult *res = query(
-        ctx,
-        COHORT_CTE "SELECT u.user_id::text, a.month::text FROM u LEFT JOIN LATERAL (SELECT "
-                   "DISTINCT date_trunc('month', e.created_at AT TIME ZONE $2)::date AS month FROM "
-                   "analytics.events_clean e WHERE e.user_id = u.user_id AND e.is_valid AND "
-                   "e.created_at >= u.hi AND e.created_at < u.hi13) a ON true ORDER BY 1",
-        2, params);
-    if (res == NULL)
-        return ctx->err.code;
-    const char *prev = NULL;
-    for (int r = 0; r < PQntuples(res); r++) {
-        const char *user = PQgetvalue(res, r, 0);
-        if (prev == NULL || strcmp(prev, user) != 0)
-            c->users++; /* rows come ordered by user: one new user per change */
-        prev = user;
-        ctx->rows_read++;
-        if (PQgetisnull(res, r, 1))
-            continue;
-        int32_t active = parse_month(PQgetvalue(res, r, 1));
-        if (active < 0) {
-            PQclear(res);
-            return md_error_set(&ctx->err, -EPROTO, "user cohorts: bad activity month");
+static cohort_t *find_cohort(md_job_ctx_t *ctx, cohort_set_t *set, const char *month) {
+    int32_t idx = parse_month(month);
+    for (int lo = 0, hi = set->n - 1; lo <= hi;) { /* set is sorted by idx */
+        int mid = (lo + hi) / 2;
+        if (set->v[mid].idx == idx)
+            return &set->v[mid];
+        if (set->v[mid].idx < idx)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    md_error_set(&ctx->err, -EPROTO, "user cohorts: unexpected cohort month '%s'", month);
+    return NULL;
+}
+
+/* All dirty cohorts in two statements, each one pass over its table. SQL sends
+ * one row per cohort user: a bit mask of the months after the cohort month
+ * (bit N: month cohort + N, N in 1..12) in which the user had a valid event,
+ * read from medallion.user_days (local days with a valid event, kept by
+ * build_user_sessions), never from raw events; then one revenue sum per
+ * paying user. Sizes, month_N counts and revenue are added up here. */
+static int gather(md_job_ctx_t *ctx, const char *zone, cohort_set_t *set) {
+    md_array_lit_t months = {0};
+    md_array_lit_begin(&months);
+    for (int i = 0; i < set->n; i++) {
+        char m[24];
+        month_text(set->v[i].idx, m);
+        if (md_array_lit_add(&months, m, strlen(m)) != 0) {
+            md_array_lit_free(&months);
+            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
         }
+    }
+    const char *params[] = {md_array_lit_end(&months), zone};
+    PGresult *res = NULL;
+    if (params[0] == NULL)
+        md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    else
+        res = query(ctx,
+                    COHORT_CTE "SELECT u.m::text, coalesce(bit_or(1 << (" MONTH_IDX(
+                        "d.day") " - " MONTH_IDX("u.m") ")), 0) FROM u LEFT JOIN "
+                                                        "medallion.user_days d ON d.user_id = "
+                                                        "u.user_id AND d.day >= (u.m + interval "
+                                                        "'1 month')::date AND d.day < (u.m + "
+                                                        "interval '13 months')::date GROUP BY "
+                                                        "u.m, u.user_id",
+                    2, params);
+    int rc = res == NULL ? ctx->err.code : 0;
+    for (int r = 0; res != NULL && r < PQntuples(res) && rc == 0; r++) {
+        cohort_t *c = find_cohort(ctx, set, PQgetvalue(res, r, 0));
+        if (c == NULL) {
+            rc = ctx->err.code;
+            break;
+        }
+        int64_t mask = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+        c->users++;
         for (int j = 0; j < NMONTHS; j++)
-            if (active - c->idx == k_months[j])
+            if (mask & ((int64_t)1 << k_months[j]))
                 c->month_users[j]++;
+        ctx->rows_read++;
     }
     PQclear(res);
+    res = NULL;
 
     /* Revenue: valid, non-duplicate, succeeded, all time; one sum per user. */
-    res = query(ctx,
-                COHORT_CTE "SELECT sum(t.amount_base)::text FROM u JOIN "
-                           "analytics.transactions_validated t ON t.user_id = u.user_id WHERE "
-                           "t.is_valid AND NOT t.is_duplicate AND t.status = 'succeeded' AND "
-                           "t.amount_base IS NOT NULL GROUP BY u.user_id",
-                2, params);
-    if (res == NULL)
-        return ctx->err.code;
-    for (int r = 0; r < PQntuples(res); r++) {
+    if (rc == 0 && (res = query(ctx,
+                                COHORT_CTE "SELECT u.m::text, sum(t.amount_base)::text FROM u JOIN "
+                                           "analytics.transactions_validated t ON t.user_id = "
+                                           "u.user_id WHERE t.is_valid AND NOT t.is_duplicate AND "
+                                           "t.status = 'succeeded' AND t.amount_base IS NOT NULL "
+                                           "GROUP BY u.m, u.user_id",
+                                2, params)) == NULL)
+        rc = ctx->err.code;
+    for (int r = 0; res != NULL && r < PQntuples(res) && rc == 0; r++) {
+        cohort_t *c = find_cohort(ctx, set, PQgetvalue(res, r, 0));
+        if (c == NULL) {
+            rc = ctx->err.code;
+            break;
+        }
         md_dec_t v, sum;
         ctx->rows_read++;
-        if (md_dec_parse(PQgetvalue(res, r, 0), (size_t)PQgetlength(res, r, 0), &v) != 0 ||
-            md_dec_add(&c->revenue, &v, &sum) != 0) {
-            PQclear(res);
-            return md_error_set(&ctx->err, -ERANGE, "revenue of cohort %s out of range", month);
-        }
-        c->revenue = sum;
+        if (md_dec_parse(PQgetvalue(res, r, 1), (size_t)PQgetlength(res, r, 1), &v) != 0 ||
+            md_dec_add(&c->revenue, &v, &sum) != 0)
+            rc = md_error_set(&ctx->err, -ERANGE, "revenue of cohort %s out of range",
+                              PQgetvalue(res, r, 0));
+        else
+            c->revenue = sum;
     }
     PQclear(res);
-    return 0;
+    md_array_lit_free(&months);
+    return rc;
 }
 
 /* num / den (num >= 0, den > 0) rounded half up to RATIO_SCALE decimals. */
@@ -392,20 +430,32 @@ static int run_tx(md_job_ctx_t *ctx) {
     cohort_set_t set = {0};
     int32_t today = 0;
     int rc = dirty_cohorts(ctx, zone, &set, &today);
-    for (int i = 0; i < set.n && rc == 0; i++) {
-        if (md_job_cancelled(ctx))
-            rc = md_error_set(&ctx->err, -ECANCELED, "cancelled");
-        else
-            rc = gather(ctx, zone, &set.v[i]);
-    }
+    if (rc == 0 && set.n > 0)
+        rc = md_job_cancelled(ctx) ? md_error_set(&ctx->err, -ECANCELED, "cancelled")
+                                   : gather(ctx, zone, &set);
     if (rc == 0 && set.n > 0)
         rc = write_rows(ctx, &set, today);
     free(set.v);
     return rc;
 }
 
+/* user_days must be built for the reporting zone before it is read (see
+ * migration 009); the build, rarely needed, commits on its own. */
+static int ensure_user_days(md_job_ctx_t *ctx) {
+    const char *tz = md_tz_name(ctx->cfg->reporting_tz);
+    const char *params[] = {tz ? tz : "UTC"};
+    PGresult *res = query(ctx, "SELECT medallion.user_days_ensure($1)", 1, params);
+    if (res == NULL)
+        return ctx->err.code;
+    PQclear(res);
+    return 0;
+}
+
 int md_job_calculate_user_cohorts(md_job_ctx_t *ctx) {
-    int rc = md_pg_exec(ctx->conn, "BEGIN", &ctx->err);
+    int rc = ensure_user_days(ctx);
+    if (rc != 0)
+        return rc;
+    rc = md_pg_exec(ctx->conn, "BEGIN", &ctx->err);
     if (rc != 0)
         return rc;
     rc = run_tx(ctx);

@@ -2,7 +2,8 @@
  * days in reporting.timezone ending yesterday) and the previous period of each,
  * upserted into analytics.kpi_dashboard in one transaction. SQL sums and counts
  * per period window; ratios, change_percentage and trend are computed here
- * (transform/kpi.c). It never reads silver outside the 60 days it reports on.
+ * (transform/kpi.c). It never reads silver outside the 60 days it reports on,
+ * and reads active users from medallion.user_days rather than raw events.
  *
  * It recomputes everything on every run instead of following dirty marks: the
  * work is fixed (9 metrics × 6 windows) and bounded by 60 days of silver read
@@ -38,9 +39,11 @@ typedef struct win_values {
 enum { Q_EVENTS, Q_NEW_USERS, Q_SESSIONS, Q_TRANSACTIONS, Q_API, Q_COUNT };
 
 static const char *const queries[Q_COUNT] = {
-    [Q_EVENTS] = WIN_CTE "SELECT w.k, count(DISTINCT e.user_id) FROM w JOIN analytics.events_clean "
-                         "e ON e.created_at >= w.lo AND e.created_at < w.hi WHERE e.is_valid "
-                         "GROUP BY w.k",
+    /* Active users: medallion.user_days holds one row per user and local day
+     * with a valid event, so the window's distinct users come from an
+     * index-only scan of (day, user_id) instead of every raw event. */
+    [Q_EVENTS] = WIN_CTE "SELECT w.k, count(DISTINCT d.user_id) FROM w JOIN medallion.user_days d "
+                         "ON d.day BETWEEN w.s AND w.e GROUP BY w.k",
     [Q_NEW_USERS] = WIN_CTE "SELECT w.k, count(*) FROM w JOIN medallion.user_first_seen f ON "
                             "f.first_event_at >= w.lo AND f.first_event_at < w.hi GROUP BY w.k",
     /* started_at drives the index; session_date is the definition. */
@@ -312,11 +315,28 @@ static int run_tx(md_job_ctx_t *ctx, int64_t today) {
     return rc;
 }
 
+/* user_days must be built for the reporting zone before it is read; the
+ * build (rarely needed: see migration 009) runs in its own READ COMMITTED
+ * statement, never inside the REPEATABLE READ transaction below. */
+static int ensure_user_days(md_job_ctx_t *ctx, const char *zone) {
+    const char *params[] = {zone};
+    PGresult *res =
+        md_pg_query(ctx->conn, "SELECT medallion.user_days_ensure($1)", 1, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    PQclear(res);
+    return 0;
+}
+
 int md_job_update_kpi_dashboard(md_job_ctx_t *ctx) {
     /* "Today" comes from the daemon's clock in reporting.timezone; the run's
      * statements share one snapshot so every KPI sees the same silver. */
     int64_t today = md_kpi_local_day(ctx->cfg->reporting_tz, (int64_t)time(NULL));
-    int rc = md_pg_exec(ctx->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", &ctx->err);
+    const char *zone = md_tz_name(ctx->cfg->reporting_tz);
+    int rc = ensure_user_days(ctx, zone ? zone : "UTC");
+    if (rc != 0)
+        return rc;
+    rc = md_pg_exec(ctx->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", &ctx->err);
     if (rc != 0)
         return rc;
     rc = run_tx(ctx, today);

@@ -12,9 +12,27 @@ run_jobs() {
     out=$("$MEDALLIOND" run "${JOBS[@]}" 2>&1) || { echo "$out"; md_fail "jobs run ($1)"; md_finish; }
     md_ok "jobs ran ($1)"
 }
+# The sessions job first alone, on empty silver: it builds medallion.user_days
+# (empty) for the zone, so every row below is maintained by the session pages,
+# not by the one-time full build.
+"$MEDALLIOND" run build_user_sessions >/dev/null 2>&1 || md_fail "sessions on empty silver"
+assert_eq "UTC|0" "$(qq "SELECT timezone, (SELECT count(*) FROM medallion.user_days) FROM medallion.derived_state WHERE name = 'user_days'")" \
+    "user_days built empty for the reporting zone"
 run_jobs initial
 
 mismatch() { assert_eq "0" "$(qq "$2")" "$1"; }
+
+# medallion.user_days = the plain GROUP BY over events_clean it stands for.
+EXPECTED_USER_DAYS="SELECT user_id, (created_at AT TIME ZONE 'UTC')::date, count(*)::int
+  FROM analytics.events_clean WHERE is_valid AND user_id IS NOT NULL GROUP BY 1, 2"
+ACTUAL_USER_DAYS="SELECT user_id, day, events FROM medallion.user_days"
+check_user_days() {
+    mismatch "user_days = GROUP BY user, day over events_clean ($1)" "
+      SELECT count(*) FROM ((SELECT * FROM ($EXPECTED_USER_DAYS) a EXCEPT SELECT * FROM ($ACTUAL_USER_DAYS) b)
+                            UNION ALL (SELECT * FROM ($ACTUAL_USER_DAYS) c EXCEPT SELECT * FROM ($EXPECTED_USER_DAYS) d)) x"
+}
+check_user_days initial
+assert_ne "0" "$(qq "SELECT count(*) FROM medallion.user_days")" "user_days has rows"
 
 # Sessions by the gap rule with window functions (keys: user_id, else client session_id).
 EXPECTED_SESSIONS="
@@ -97,6 +115,9 @@ changed=$(diff <(echo "$before") <(echo "$after") | { grep '^>' || true; } | cut
 assert_eq "$late_day " "$changed" "only the late event's day moved"
 check_sessions "after late event"
 check_metrics "after late event"
+check_user_days "after late event"
+assert_eq "1" "$(qq "SELECT count(*) FROM medallion.user_days WHERE user_id = '$user' AND day = '$late_day'")" \
+    "the late event's (user, day) is in user_days"
 assert_eq "1" "$(qq "SELECT count(*) FROM analytics.user_sessions WHERE user_id = '$user' AND started_at <= (current_date - 21)::timestamptz + interval '12 hours 3 minutes' AND ended_at >= (current_date - 21)::timestamptz + interval '12 hours 3 minutes'")" \
     "the late event sits in exactly one session"
 
@@ -107,4 +128,11 @@ run_jobs idle
 s2=$(qq "SELECT md5(string_agg(s::text, ',' ORDER BY session_id)) FROM (SELECT session_id, user_id, client_session_id, started_at, ended_at, duration_seconds, event_count, entry_event_type, exit_event_type, entry_page, exit_page, session_date FROM analytics.user_sessions) s")
 assert_eq "$s1" "$s2" "idle rerun leaves user_sessions unchanged"
 assert_eq "$m1" "$(snap | md5sum)" "idle rerun leaves daily_metrics unchanged"
+
+# --- user_days recorded for another zone (or never built): rebuilt in full ---
+qq "UPDATE medallion.derived_state SET timezone = 'Europe/Berlin' WHERE name = 'user_days'" >/dev/null
+qq "UPDATE medallion.user_days SET events = events + 7 WHERE day = '$late_day'" >/dev/null
+"$MEDALLIOND" run build_user_sessions >/dev/null 2>&1 || md_fail "sessions after a zone change"
+check_user_days "rebuilt after the recorded zone differed"
+assert_eq "UTC" "$(qq "SELECT timezone FROM medallion.derived_state WHERE name = 'user_days'")" "rebuild records the zone"
 md_finish

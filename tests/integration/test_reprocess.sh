@@ -12,6 +12,19 @@ events_md5() { qq "SELECT md5(string_agg(concat_ws('|', id, event_id, event_type
 ledger_md5() { qq "SELECT md5(string_agg(concat_ws('|', source_table, bronze_id, kept_id), ',' ORDER BY source_table, bronze_id)) FROM medallion.duplicates"; }
 sessions_md5() { qq "SELECT md5(string_agg(concat_ws('|', session_id, user_id, started_at, ended_at, event_count), ',' ORDER BY session_id)) FROM analytics.user_sessions"; }
 e_before=$(events_md5); l_before=$(ledger_md5); s_before=$(sessions_md5)
+# medallion.user_days (kept by build_user_sessions) against the GROUP BY it stands for.
+user_days_diff() { qq "SELECT count(*) FROM ((SELECT user_id, (created_at AT TIME ZONE 'UTC')::date AS day, count(*)::int AS events
+    FROM analytics.events_clean WHERE is_valid AND user_id IS NOT NULL GROUP BY 1, 2
+    EXCEPT SELECT user_id, day, events FROM medallion.user_days)
+  UNION ALL (SELECT user_id, day, events FROM medallion.user_days
+    EXCEPT SELECT user_id, (created_at AT TIME ZONE 'UTC')::date, count(*)::int
+    FROM analytics.events_clean WHERE is_valid AND user_id IS NOT NULL GROUP BY 1, 2)) x"; }
+assert_eq "0" "$(user_days_diff)" "user_days = GROUP BY over events_clean before reprocess"
+# Damage one (user, day) inside the range: re-derived rows must make the
+# sessions job recompute exactly their pairs, which repairs it.
+qq "UPDATE medallion.user_days SET events = events + 5 WHERE (user_id, day) = (SELECT user_id, day FROM medallion.user_days
+      WHERE day > '$from'::date AND day < '$to'::date - 1 ORDER BY user_id, day LIMIT 1)" >/dev/null
+assert_eq "2" "$(user_days_diff)" "the damaged pair differs (once on each side of the EXCEPT)"
 in_range=$(qq "SELECT count(*) FROM analytics.events_raw WHERE created_at >= '$from' AND created_at < '$to'")
 assert_ne "0" "$in_range" "the range holds events"
 
@@ -23,6 +36,7 @@ assert_eq "$in_range" "$(qq "SELECT rows_read FROM medallion.job_runs WHERE job_
 assert_eq "0" "$(qq "SELECT count(*) FROM analytics.events_raw r WHERE (SELECT count(*) FROM analytics.events_clean c WHERE c.id = r.id) + (SELECT count(*) FROM medallion.duplicates d WHERE d.source_table = 'events_raw' AND d.bronze_id = r.id) <> 1")" "exactly once after reprocess"
 "$MEDALLIOND" run build_user_sessions >/dev/null 2>&1 || md_fail "sessions after reprocess"
 assert_eq "$s_before" "$(sessions_md5)" "sessions rebuilt from re-derived events are unchanged"
+assert_eq "0" "$(user_days_diff)" "user_days = GROUP BY over events_clean after reprocess (the pair recomputed)"
 
 # A rate change: EUR gets a new rate valid from long ago; only the range moves.
 qq "INSERT INTO analytics.fx_rates (base_currency, currency, base_per_unit, valid_from) VALUES ('USD', 'EUR', 2, '2001-01-01')" >/dev/null

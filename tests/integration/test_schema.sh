@@ -20,7 +20,7 @@ TS='timestamp with time zone'
 assert_eq "api_logs_clean,api_logs_raw,currencies,daily_metrics,events_clean,events_raw,fx_rates,kpi_dashboard,revenue_summary,transactions_raw,transactions_validated,user_actions_clean,user_actions_raw,user_cohorts,user_sessions" \
     "$(qq "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables
            WHERE table_schema = 'analytics'")" "analytics has exactly the medallion tables"
-assert_eq "batch_positions,cohort_dirty,duplicates,gold_dirty,job_runs,schema_migrations,user_first_seen" \
+assert_eq "batch_positions,cohort_dirty,derived_state,duplicates,gold_dirty,job_runs,schema_migrations,user_days,user_first_seen" \
     "$(qq "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables
            WHERE table_schema = 'medallion'")" "medallion has the bookkeeping tables"
 
