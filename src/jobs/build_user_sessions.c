@@ -207,6 +207,53 @@ static int key_params(md_job_ctx_t *ctx, const skey_t *keys, int n, bool windows
     return 0;
 }
 
+/* A session that follows the window's end within `gap` was cut from the
+ * one before it by max_length, not by a gap: when the new events move where
+ * that chain starts, every cut after it moves too. Extend each window's end
+ * over such chains until a real gap follows, so the rebuild covers them. */
+static int extend_chains(md_job_ctx_t *ctx, skey_t *keys, int n) {
+    char gap[24];
+    snprintf(gap, sizeof(gap), "%" PRId64, ctx->cfg->sessions_gap_ms * 1000);
+    for (int round = 0; round < 100000; round++) {
+        key_params_t kp = {0};
+        int rc = key_params(ctx, keys, n, true, &kp);
+        if (rc != 0) {
+            key_params_free(&kp);
+            return rc;
+        }
+        const char *params[] = {md_array_lit_end(&kp.kind), md_array_lit_end(&kp.key),
+                                md_array_lit_end(&kp.lo), md_array_lit_end(&kp.hi), gap};
+        PGresult *res = md_pg_query(
+            ctx->conn,
+            KEYS_CTE "SELECT k.i, " US_EXPR(
+                "x.ended_at") " FROM k CROSS JOIN LATERAL (SELECT "
+                              "y.started_at, y.ended_at FROM (SELECT s.started_at, s.ended_at FROM "
+                              "analytics.user_sessions s WHERE k.uid IS NOT NULL AND s.user_id = "
+                              "k.uid AND "
+                              "s.started_at > k.we UNION ALL SELECT s.started_at, s.ended_at FROM "
+                              "analytics.user_sessions s WHERE k.uid IS NULL AND s.user_id IS NULL "
+                              "AND "
+                              "s.client_session_id = k.key AND s.started_at > k.we) y ORDER BY "
+                              "y.started_at LIMIT 1) x WHERE x.started_at < k.we + $5::bigint * "
+                              "interval '1 microsecond'",
+            5, params, &ctx->err);
+        key_params_free(&kp);
+        if (res == NULL)
+            return ctx->err.code;
+        int extended = PQntuples(res);
+        for (int r = 0; r < extended; r++) {
+            int i = (int)strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
+            int64_t end = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+            if (i >= 0 && i < n && end > keys[i].we)
+                keys[i].we = end;
+        }
+        PQclear(res);
+        if (extended == 0)
+            return 0;
+    }
+    return md_error_set(&ctx->err, -ELOOP, "session chains did not end");
+}
+
 /* Window = [lo - max_length - gap, hi + max_length + gap], widened to cover
  * every existing session of the key that overlaps it. */
 static int find_windows(md_job_ctx_t *ctx, skey_t *keys, int n) {
@@ -257,7 +304,7 @@ static int find_windows(md_job_ctx_t *ctx, skey_t *keys, int n) {
         keys[i].we = strtoll(PQgetvalue(res, i, 2), NULL, 10);
     }
     PQclear(res);
-    return 0;
+    return extend_chains(ctx, keys, n);
 }
 
 static md_str_t col_str(const PGresult *res, int r, int c) {
