@@ -671,7 +671,10 @@ static md_config_t *config_new_defaults(void) {
         md_job_config_t *job = &cfg->jobs[i];
         job->def = md_jobdef_get((md_job_id_t)i);
         job->enabled = true;
-        job->batch_size = 10000;
+        /* The session job re-reads each touched key's events around the
+         * page, so bigger pages mean fewer re-reads of the same events on a
+         * backlog (1M events: 56 s at 10000, 31 s at 50000). */
+        job->batch_size = job->def->layer == MD_LAYER_SESSIONS ? 50000 : 10000;
         job->timeout_ms = (job->def->layer == MD_LAYER_GOLD ? 30LL : 5LL) * 60 * 1000;
         /* schedule/cron and timezone/tz stay NULL until the file has been read:
          * their defaults depend on it (gold zones follow reporting.timezone). */

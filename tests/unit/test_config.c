@@ -66,7 +66,7 @@ static void assert_defaults_except_url(const md_config_t *cfg) {
         assert_true(j->enabled);
         assert_string_equal(j->schedule, def->default_schedule);
         assert_non_null(j->cron);
-        assert_int_equal(j->batch_size, 10000);
+        assert_int_equal(j->batch_size, def->layer == MD_LAYER_SESSIONS ? 50000 : 10000);
         assert_int_equal(j->timeout_ms, def->layer == MD_LAYER_GOLD ? 30 * MIN : 5 * MIN);
         assert_string_equal(j->timezone, "UTC");
         assert_non_null(j->tz);
@@ -213,7 +213,7 @@ static void test_full_custom_read_back(void **state) {
         {MD_JOB_CLEAN_API_LOGS, true, false, "*/5 * * * *", "America/New_York", 10000, 5 * MIN},
         {MD_JOB_CLEAN_USER_ACTIONS, false, true, "*/5 * * * *", "UTC", 10000, 5 * MIN},
         {MD_JOB_VALIDATE_TRANSACTIONS, false, true, "*/5 * * * *", "UTC", 10000, 5 * MIN},
-        {MD_JOB_BUILD_USER_SESSIONS, false, true, "*/10 * * * *", "UTC", 10000, 5 * MIN},
+        {MD_JOB_BUILD_USER_SESSIONS, false, true, "*/10 * * * *", "UTC", 50000, 5 * MIN},
         /* gold jobs follow reporting.timezone unless they name their own */
         {MD_JOB_CALCULATE_DAILY_METRICS, true, true, "0 30 1 * * *", "Europe/Berlin", 10000, HOUR},
         {MD_JOB_CALCULATE_REVENUE_SUMMARY, false, true, "0 * * * *", "Europe/Berlin", 10000,
