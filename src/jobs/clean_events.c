@@ -34,7 +34,7 @@ typedef struct events_state {
     md_event_in_t *rows;
     int cap;
     md_keyset_t *seen; /* event_id → id of the copy kept in silver */
-    md_array_lit_t ids;
+    md_buf_t ids; /* binary uuid[] parameter */
     md_copy_writer_t silver, dups;
 } events_state_t;
 
@@ -62,26 +62,55 @@ static int decode_row(md_job_ctx_t *ctx, const md_page_t *p, int r, md_event_in_
 }
 
 /* Load the silver ids of this page's event_ids that already reached silver. */
+static void put_be32(md_buf_t *b, uint32_t v) {
+    unsigned char *o = (unsigned char *)b->data + b->len;
+    o[0] = (unsigned char)(v >> 24);
+    o[1] = (unsigned char)(v >> 16);
+    o[2] = (unsigned char)(v >> 8);
+    o[3] = (unsigned char)v;
+    b->len += 4;
+}
+
 static int load_seen(md_job_ctx_t *ctx, events_state_t *st, int n) {
     md_keyset_clear(st->seen);
-    md_array_lit_begin(&st->ids);
+    /* The page's event_ids as one binary uuid[] parameter: parsing 10000
+     * uuids from text cost more than the index probes themselves. */
+    md_buf_t *b = &st->ids;
+    md_buf_reset(b);
+    if (md_buf_reserve(b, 20 + (size_t)n * 20) != 0)
+        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    b->len = 20; /* header written below, once the count is known */
+    int count = 0;
     for (int i = 0; i < n; i++) {
         if (!st->rows[i].event_id.present)
             continue;
-        char u[37];
-        md_uuid_format(&st->rows[i].event_id, u);
-        if (md_array_lit_add(&st->ids, u, 36) != 0)
-            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+        put_be32(b, 16);
+        memcpy(b->data + b->len, st->rows[i].event_id.b, 16);
+        b->len += 16;
+        count++;
     }
-    if (st->ids.count == 0)
+    if (count == 0)
         return 0;
-    const char *params[] = {md_array_lit_end(&st->ids)};
-    PGresult *res = md_pg_query(ctx->conn,
-                                "SELECT event_id::text, id FROM analytics.events_clean "
-                                "WHERE event_id = ANY($1::uuid[])",
-                                1, params, &ctx->err);
-    if (res == NULL)
-        return ctx->err.code;
+    size_t len = b->len;
+    b->len = 0;
+    put_be32(b, 1);    /* ndim */
+    put_be32(b, 0);    /* no NULLs */
+    put_be32(b, 2950); /* element type: uuid */
+    put_be32(b, (uint32_t)count);
+    put_be32(b, 1); /* lower bound */
+    b->len = len;
+    const char *values[] = {b->data};
+    const int lengths[] = {(int)len}, formats[] = {1};
+    const Oid types[] = {2951}; /* uuid[] */
+    PGresult *res = PQexecParams(ctx->conn,
+                                 "SELECT event_id::text, id FROM analytics.events_clean "
+                                 "WHERE event_id = ANY($1)",
+                                 1, types, values, lengths, formats, 0);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        md_pg_error(ctx->conn, res, "looking up earlier event_ids", &ctx->err);
+        PQclear(res);
+        return ctx->err.code ? ctx->err.code : -EIO;
+    }
     for (int i = 0; i < PQntuples(res); i++) {
         md_uuid_t u;
         int64_t kept;
@@ -186,7 +215,7 @@ int md_job_clean_events(md_job_ctx_t *ctx) {
     }
     free(st.rows);
     md_keyset_free(st.seen);
-    md_array_lit_free(&st.ids);
+    md_buf_free(&st.ids);
     md_copy_writer_free(&st.silver);
     md_copy_writer_free(&st.dups);
     return rc;
