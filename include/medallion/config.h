@@ -18,9 +18,9 @@
 
 typedef struct md_job_config {
     const md_jobdef_t *def;
-    bool listed;        /* the file has a jobs.<name> entry */
-    bool enabled;       /* default true */
-    char *schedule;     /* default: def->default_schedule */
+    bool listed;    /* the file has a jobs.<name> entry */
+    bool enabled;   /* default true */
+    char *schedule; /* default: def->default_schedule */
     md_cron_t *cron;
     int batch_size;     /* default 10000, 1..1000000 */
     int64_t timeout_ms; /* default 5m for silver/sessions, 30m for gold */
@@ -29,14 +29,14 @@ typedef struct md_job_config {
 } md_job_config_t;
 
 typedef struct md_config {
-    char *path;                       /* file it came from, NULL when built from defaults */
-    char *database_url;               /* effective URL after env overrides; NULL if none anywhere */
-    const char *database_url_source;  /* "MEDALLION_DATABASE_URL", "config", "POSTGRES_URL" */
-    int pool_size;                    /* default 4, 1..64 */
-    md_log_level_t log_level;         /* default info */
-    char *reporting_timezone;         /* default "UTC" */
+    char *path;                      /* file it came from, NULL when built from defaults */
+    char *database_url;              /* effective URL after env overrides; NULL if none anywhere */
+    const char *database_url_source; /* "MEDALLION_DATABASE_URL", "config", "POSTGRES_URL" */
+    int pool_size;                   /* default 4, 1..64 */
+    md_log_level_t log_level;        /* default info */
+    char *reporting_timezone;        /* default "UTC" */
     md_tz_t *reporting_tz;
-    char *base_currency;              /* default "USD", 3 upper-case letters */
+    char *base_currency; /* default "USD", 3 upper-case letters */
     md_job_config_t jobs[MD_JOB_COUNT];
     int64_t history_retention_ms;     /* default 14d */
     int64_t shutdown_grace_ms;        /* default 30s */

@@ -23,13 +23,13 @@ const char *md_cron_text(const md_cron_t *cron);
  * occurs twice fires once (the first occurrence). `@every` ignores tz and
  * fires at whole multiples of the interval since the epoch.
  * -ERANGE when nothing fires within 8 years (e.g. "0 0 30 2 *"). */
-int md_cron_next(const md_cron_t *cron, const md_tz_t *tz, int64_t after, int64_t *ret_next)
-    MD_MUST_CHECK;
+int md_cron_next(const md_cron_t *cron, const md_tz_t *tz, int64_t after,
+                 int64_t *ret_next) MD_MUST_CHECK;
 
 /* Latest fire time at or before `at` (for catch-up after downtime); -ERANGE
  * when none within 8 years. */
-int md_cron_prev(const md_cron_t *cron, const md_tz_t *tz, int64_t at, int64_t *ret_prev)
-    MD_MUST_CHECK;
+int md_cron_prev(const md_cron_t *cron, const md_tz_t *tz, int64_t at,
+                 int64_t *ret_prev) MD_MUST_CHECK;
 
 /* `@every` interval in seconds, or 0 for calendar expressions. */
 int64_t md_cron_every_seconds(const md_cron_t *cron);

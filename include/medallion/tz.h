@@ -32,7 +32,7 @@ int md_tz_local_to_utc(const md_tz_t *tz, int64_t local, int64_t ret_utc[2]);
 typedef struct md_civil {
     int year, month, day; /* month 1-12, day 1-31 */
     int hour, min, sec;
-    int wday;             /* 0 = Sunday */
+    int wday; /* 0 = Sunday */
 } md_civil_t;
 void md_civil_from_seconds(int64_t s, md_civil_t *ret);
 int64_t md_seconds_from_civil(int year, int month, int day, int hour, int min, int sec);

@@ -34,7 +34,7 @@ typedef struct events_state {
     md_event_in_t *rows;
     int cap;
     md_keyset_t *seen; /* event_id → id of the copy kept in silver */
-    md_buf_t ids; /* binary uuid[] parameter */
+    md_buf_t ids;      /* binary uuid[] parameter */
     md_copy_writer_t silver, dups;
 } events_state_t;
 
