@@ -225,17 +225,22 @@ static int extend_chains(md_job_ctx_t *ctx, skey_t *keys, int n) {
                                 md_array_lit_end(&kp.lo), md_array_lit_end(&kp.hi), gap};
         PGresult *res = md_pg_query(
             ctx->conn,
+            /* Sessions of one key never overlap and two cut by length are
+             * max_length apart, so at most one session starts in
+             * (we, we + gap): a bounded range scan of each kind's index. */
             KEYS_CTE "SELECT k.i, " US_EXPR(
-                "x.ended_at") " FROM k CROSS JOIN LATERAL (SELECT "
-                              "y.started_at, y.ended_at FROM (SELECT s.started_at, s.ended_at FROM "
-                              "analytics.user_sessions s WHERE k.uid IS NOT NULL AND s.user_id = "
-                              "k.uid AND "
-                              "s.started_at > k.we UNION ALL SELECT s.started_at, s.ended_at FROM "
-                              "analytics.user_sessions s WHERE k.uid IS NULL AND s.user_id IS NULL "
-                              "AND "
-                              "s.client_session_id = k.key AND s.started_at > k.we) y ORDER BY "
-                              "y.started_at LIMIT 1) x WHERE x.started_at < k.we + $5::bigint * "
-                              "interval '1 microsecond'",
+                "max(y.ended_at)") " FROM k CROSS JOIN LATERAL "
+                                   "(SELECT s.ended_at FROM analytics.user_sessions s WHERE k.uid "
+                                   "IS NOT NULL "
+                                   "AND s.user_id = k.uid AND s.started_at > k.we AND s.started_at "
+                                   "< k.we + "
+                                   "$5::bigint * interval '1 microsecond' UNION ALL SELECT "
+                                   "s.ended_at FROM "
+                                   "analytics.user_sessions s WHERE k.uid IS NULL AND s.user_id IS "
+                                   "NULL AND "
+                                   "s.client_session_id = k.key AND s.started_at > k.we AND "
+                                   "s.started_at < "
+                                   "k.we + $5::bigint * interval '1 microsecond') y GROUP BY k.i",
             5, params, &ctx->err);
         key_params_free(&kp);
         if (res == NULL)
