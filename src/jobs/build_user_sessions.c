@@ -585,18 +585,8 @@ static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
 /* Build medallion.user_days in full when it was never built for the
  * reporting zone (new installation, or reporting.timezone changed): the pages
  * below only ever replace the pairs they touch. */
-static int ensure_user_days(md_job_ctx_t *ctx) {
-    const char *params[] = {zone_name(ctx)};
-    PGresult *res =
-        md_pg_query(ctx->conn, "SELECT medallion.user_days_ensure($1)", 1, params, &ctx->err);
-    if (res == NULL)
-        return ctx->err.code;
-    PQclear(res);
-    return 0;
-}
-
 int md_job_build_user_sessions(md_job_ctx_t *ctx) {
-    int rc = ensure_user_days(ctx);
+    int rc = md_job_ensure_user_days(ctx);
     if (rc != 0)
         return rc;
     sess_state_t st = {0};

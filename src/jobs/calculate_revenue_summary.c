@@ -426,7 +426,8 @@ static int gather(md_job_ctx_t *ctx, rev_state_t *st, const char *days, const ch
     return 0;
 }
 
-static int run_tx(md_job_ctx_t *ctx) {
+static int run_tx(md_job_ctx_t *ctx, void *arg) {
+    (void)arg;
     const char *params[] = {TARGET};
     /* Marks committed after this statement's snapshot are not deleted: they
      * survive to the next run. */
@@ -476,15 +477,5 @@ static int run_tx(md_job_ctx_t *ctx) {
 }
 
 int md_job_calculate_revenue_summary(md_job_ctx_t *ctx) {
-    int rc = md_pg_exec(ctx->conn, "BEGIN", &ctx->err);
-    if (rc != 0)
-        return rc;
-    rc = run_tx(ctx);
-    if (rc == 0)
-        rc = md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
-    if (rc != 0 && PQtransactionStatus(ctx->conn) != PQTRANS_IDLE) {
-        PGresult *res = PQexec(ctx->conn, "ROLLBACK");
-        PQclear(res);
-    }
-    return rc;
+    return md_job_transaction(ctx, "BEGIN", run_tx, NULL);
 }

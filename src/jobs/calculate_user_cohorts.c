@@ -424,7 +424,8 @@ static int write_rows(md_job_ctx_t *ctx, const cohort_set_t *set, int32_t today)
     return rc;
 }
 
-static int run_tx(md_job_ctx_t *ctx) {
+static int run_tx(md_job_ctx_t *ctx, void *arg) {
+    (void)arg;
     const char *tz = md_tz_name(ctx->cfg->reporting_tz);
     const char *zone = tz ? tz : "UTC";
     cohort_set_t set = {0};
@@ -441,29 +442,9 @@ static int run_tx(md_job_ctx_t *ctx) {
 
 /* user_days must be built for the reporting zone before it is read (see
  * migration 009); the build, rarely needed, commits on its own. */
-static int ensure_user_days(md_job_ctx_t *ctx) {
-    const char *tz = md_tz_name(ctx->cfg->reporting_tz);
-    const char *params[] = {tz ? tz : "UTC"};
-    PGresult *res = query(ctx, "SELECT medallion.user_days_ensure($1)", 1, params);
-    if (res == NULL)
-        return ctx->err.code;
-    PQclear(res);
-    return 0;
-}
-
 int md_job_calculate_user_cohorts(md_job_ctx_t *ctx) {
-    int rc = ensure_user_days(ctx);
+    int rc = md_job_ensure_user_days(ctx);
     if (rc != 0)
         return rc;
-    rc = md_pg_exec(ctx->conn, "BEGIN", &ctx->err);
-    if (rc != 0)
-        return rc;
-    rc = run_tx(ctx);
-    if (rc == 0)
-        rc = md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
-    if (rc != 0 && PQtransactionStatus(ctx->conn) != PQTRANS_IDLE) {
-        PGresult *res = PQexec(ctx->conn, "ROLLBACK");
-        PQclear(res);
-    }
-    return rc;
+    return md_job_transaction(ctx, "BEGIN", run_tx, NULL);
 }

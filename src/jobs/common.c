@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "medallion/batch.h"
+#include "medallion/pg.h"
+#include "medallion/tz.h"
 
 void md_array_lit_begin(md_array_lit_t *a) {
     md_buf_reset(&a->buf);
@@ -97,4 +99,30 @@ int md_job_flush(md_job_ctx_t *ctx, const char *silver_target, md_copy_writer_t 
     ctx->rows_written += silver_rows;
     ctx->rows_duplicate += dup_rows;
     return 0;
+}
+
+int md_job_ensure_user_days(md_job_ctx_t *ctx) {
+    const char *tz = md_tz_name(ctx->cfg->reporting_tz);
+    const char *params[] = {tz ? tz : "UTC"};
+    PGresult *res =
+        md_pg_query(ctx->conn, "SELECT medallion.user_days_ensure($1)", 1, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    PQclear(res);
+    return 0;
+}
+
+int md_job_transaction(md_job_ctx_t *ctx, const char *begin,
+                       int (*fn)(md_job_ctx_t *ctx, void *arg), void *arg) {
+    int rc = md_pg_exec(ctx->conn, begin, &ctx->err);
+    if (rc != 0)
+        return rc;
+    rc = fn(ctx, arg);
+    if (rc == 0)
+        rc = md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
+    if (rc != 0 && PQtransactionStatus(ctx->conn) != PQTRANS_IDLE) {
+        PGresult *res = PQexec(ctx->conn, "ROLLBACK");
+        PQclear(res);
+    }
+    return rc;
 }

@@ -40,4 +40,14 @@ int md_job_decode_error(md_job_ctx_t *ctx, const char *table, const char *column
 int md_job_flush(md_job_ctx_t *ctx, const char *silver_target, md_copy_writer_t *silver,
                  int64_t silver_rows, md_copy_writer_t *dups, int64_t dup_rows) MD_MUST_CHECK;
 
+/* Bring medallion.user_days up to date for reporting.timezone (rebuilt whole
+ * when it was built for another zone). Call before reading it, outside a
+ * REPEATABLE READ transaction. */
+int md_job_ensure_user_days(md_job_ctx_t *ctx) MD_MUST_CHECK;
+
+/* `begin` (e.g. "BEGIN"), then fn(ctx, arg), then COMMIT; ROLLBACK when
+ * anything failed. The shape of every gold job's single transaction. */
+int md_job_transaction(md_job_ctx_t *ctx, const char *begin,
+                       int (*fn)(md_job_ctx_t *ctx, void *arg), void *arg) MD_MUST_CHECK;
+
 #endif

@@ -272,7 +272,9 @@ static int upsert(md_job_ctx_t *ctx, md_array_lit_t *o) {
     return 0;
 }
 
-static int run_tx(md_job_ctx_t *ctx, int64_t today) {
+static int run_tx(md_job_ctx_t *ctx, void *arg) {
+    int64_t today = *(const int64_t *)arg;
+    const char *zone = md_tz_name(ctx->cfg->reporting_tz);
     period_dates_t cur[MD_KPI_PERIOD_COUNT];
     md_array_lit_t starts = {0}, ends = {0}, o[C_COUNT] = {0};
     md_array_lit_begin(&starts);
@@ -300,7 +302,6 @@ static int run_tx(md_job_ctx_t *ctx, int64_t today) {
     memset(w, 0, sizeof(w));
     for (int k = 0; k < NWIN; k++)
         md_dec_from_i64(0, &w[k].revenue);
-    const char *zone = md_tz_name(ctx->cfg->reporting_tz);
     if (rc == 0)
         rc =
             gather(ctx, md_array_lit_end(&starts), md_array_lit_end(&ends), zone ? zone : "UTC", w);
@@ -318,33 +319,12 @@ static int run_tx(md_job_ctx_t *ctx, int64_t today) {
 /* user_days must be built for the reporting zone before it is read; the
  * build (rarely needed: see migration 009) runs in its own READ COMMITTED
  * statement, never inside the REPEATABLE READ transaction below. */
-static int ensure_user_days(md_job_ctx_t *ctx, const char *zone) {
-    const char *params[] = {zone};
-    PGresult *res =
-        md_pg_query(ctx->conn, "SELECT medallion.user_days_ensure($1)", 1, params, &ctx->err);
-    if (res == NULL)
-        return ctx->err.code;
-    PQclear(res);
-    return 0;
-}
-
 int md_job_update_kpi_dashboard(md_job_ctx_t *ctx) {
     /* "Today" comes from the daemon's clock in reporting.timezone; the run's
      * statements share one snapshot so every KPI sees the same silver. */
     int64_t today = md_kpi_local_day(ctx->cfg->reporting_tz, (int64_t)time(NULL));
-    const char *zone = md_tz_name(ctx->cfg->reporting_tz);
-    int rc = ensure_user_days(ctx, zone ? zone : "UTC");
+    int rc = md_job_ensure_user_days(ctx);
     if (rc != 0)
         return rc;
-    rc = md_pg_exec(ctx->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", &ctx->err);
-    if (rc != 0)
-        return rc;
-    rc = run_tx(ctx, today);
-    if (rc == 0)
-        rc = md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
-    if (rc != 0 && PQtransactionStatus(ctx->conn) != PQTRANS_IDLE) {
-        PGresult *res = PQexec(ctx->conn, "ROLLBACK");
-        PQclear(res);
-    }
-    return rc;
+    return md_job_transaction(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ", run_tx, &today);
 }
