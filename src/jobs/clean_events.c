@@ -32,7 +32,6 @@ enum {
 
 typedef struct events_state {
     md_event_in_t *rows;
-    int cap;
     md_keyset_t *seen; /* event_id → id of the copy kept in silver */
     md_buf_t ids;      /* binary uuid[] parameter */
     md_copy_writer_t silver, dups;
@@ -147,13 +146,10 @@ static int write_silver(md_copy_writer_t *w, const md_event_out_t *o) {
 static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
     events_state_t *st = state;
     int rc;
-    if (page->nrows > st->cap) {
-        free(st->rows);
-        st->rows = calloc((size_t)page->nrows, sizeof(*st->rows));
-        st->cap = st->rows ? page->nrows : 0;
-        if (st->rows == NULL)
-            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
-    }
+    /* per-page rows live in the page arena, reset by the batch loop */
+    st->rows = md_arena_alloc(ctx->arena, (size_t)page->nrows * sizeof(*st->rows));
+    if (st->rows == NULL)
+        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
     for (int r = 0; r < page->nrows; r++)
         if ((rc = decode_row(ctx, page, r, &st->rows[r])) != 0)
             return rc;
@@ -213,7 +209,6 @@ int md_job_clean_events(md_job_ctx_t *ctx) {
         };
         rc = md_batch_run(ctx, &spec);
     }
-    free(st.rows);
     md_keyset_free(st.seen);
     md_buf_free(&st.ids);
     md_copy_writer_free(&st.silver);

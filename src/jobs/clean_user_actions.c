@@ -31,7 +31,6 @@ enum {
 
 typedef struct actions_state {
     md_user_action_out_t *out;
-    int cap;
     md_keyset_t *seen; /* first 16 bytes of dedup digest → kept id */
     md_array_lit_t keys;
     md_copy_writer_t silver, dups;
@@ -121,13 +120,10 @@ static int write_silver(md_copy_writer_t *w, const md_user_action_out_t *o) {
 static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
     actions_state_t *st = state;
     int rc;
-    if (page->nrows > st->cap) {
-        free(st->out);
-        st->out = calloc((size_t)page->nrows, sizeof(*st->out));
-        st->cap = st->out ? page->nrows : 0;
-        if (st->out == NULL)
-            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
-    }
+    /* per-page rows live in the page arena, reset by the batch loop */
+    st->out = md_arena_alloc(ctx->arena, (size_t)page->nrows * sizeof(*st->out));
+    if (st->out == NULL)
+        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
     for (int r = 0; r < page->nrows; r++) {
         md_user_action_in_t in;
         if ((rc = decode_row(ctx, page, r, &in)) != 0)
@@ -183,7 +179,6 @@ int md_job_clean_user_actions(md_job_ctx_t *ctx) {
         };
         rc = md_batch_run(ctx, &spec);
     }
-    free(st.out);
     md_keyset_free(st.seen);
     md_array_lit_free(&st.keys);
     md_copy_writer_free(&st.silver);

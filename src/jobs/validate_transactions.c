@@ -62,7 +62,6 @@ typedef struct txn_state {
     md_currency_table_t *currencies;
     md_fx_table_t *fx;
     md_txn_out_t *out;
-    int cap;
     user_ts_t *hist;
     size_t hist_len, hist_cap;
     md_ts_t *ts_scratch;
@@ -423,13 +422,10 @@ static int mark_purchases(md_job_ctx_t *ctx, txn_state_t *st, int n) {
 static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
     txn_state_t *st = state;
     int rc;
-    if (page->nrows > st->cap) {
-        free(st->out);
-        st->out = calloc((size_t)page->nrows, sizeof(*st->out));
-        st->cap = st->out ? page->nrows : 0;
-        if (st->out == NULL)
-            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
-    }
+    /* per-page rows live in the page arena, reset by the batch loop */
+    st->out = md_arena_alloc(ctx->arena, (size_t)page->nrows * sizeof(*st->out));
+    if (st->out == NULL)
+        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
     for (int r = 0; r < page->nrows; r++) {
         md_txn_in_t in;
         if ((rc = decode_row(ctx, page, r, &in)) != 0)
@@ -501,7 +497,6 @@ int md_job_validate_transactions(md_job_ctx_t *ctx) {
         };
         rc = md_batch_run(ctx, &spec);
     }
-    free(st.out);
     free(st.hist);
     free(st.ts_scratch);
     md_keyset_free(st.seen);
