@@ -207,6 +207,24 @@ static int key_params(md_job_ctx_t *ctx, const skey_t *keys, int n, bool windows
     return 0;
 }
 
+/* Sessions of one key never overlap and two cut by length are max_length
+ * apart, so at most one session starts in (we, we + gap): a bounded range scan
+ * of each key kind's (key, started_at) index. $5 is the gap in µs. */
+#define CHAIN_NEXT_SQL                                                                             \
+    KEYS_CTE "SELECT k.i, " US_EXPR(                                                               \
+        "max(y.ended_at)") " FROM k CROSS JOIN LATERAL ("                                          \
+                           "SELECT s.ended_at FROM analytics.user_sessions s "                     \
+                           "WHERE k.uid IS NOT NULL AND s.user_id = k.uid AND s.started_at > "     \
+                           "k.we "                                                                 \
+                           "AND s.started_at < k.we + $5::bigint * interval '1 microsecond' "      \
+                           "UNION ALL "                                                            \
+                           "SELECT s.ended_at FROM analytics.user_sessions s "                     \
+                           "WHERE k.uid IS NULL AND s.user_id IS NULL AND s.client_session_id = "  \
+                           "k.key "                                                                \
+                           "AND s.started_at > k.we AND s.started_at < k.we + $5::bigint * "       \
+                           "interval "                                                             \
+                           "'1 microsecond') y GROUP BY k.i"
+
 /* A session that follows the window's end within `gap` was cut from the
  * one before it by max_length, not by a gap: when the new events move where
  * that chain starts, every cut after it moves too. Extend each window's end
@@ -223,25 +241,7 @@ static int extend_chains(md_job_ctx_t *ctx, skey_t *keys, int n) {
         }
         const char *params[] = {md_array_lit_end(&kp.kind), md_array_lit_end(&kp.key),
                                 md_array_lit_end(&kp.lo), md_array_lit_end(&kp.hi), gap};
-        PGresult *res = md_pg_query(
-            ctx->conn,
-            /* Sessions of one key never overlap and two cut by length are
-             * max_length apart, so at most one session starts in
-             * (we, we + gap): a bounded range scan of each kind's index. */
-            KEYS_CTE "SELECT k.i, " US_EXPR(
-                "max(y.ended_at)") " FROM k CROSS JOIN LATERAL "
-                                   "(SELECT s.ended_at FROM analytics.user_sessions s WHERE k.uid "
-                                   "IS NOT NULL "
-                                   "AND s.user_id = k.uid AND s.started_at > k.we AND s.started_at "
-                                   "< k.we + "
-                                   "$5::bigint * interval '1 microsecond' UNION ALL SELECT "
-                                   "s.ended_at FROM "
-                                   "analytics.user_sessions s WHERE k.uid IS NULL AND s.user_id IS "
-                                   "NULL AND "
-                                   "s.client_session_id = k.key AND s.started_at > k.we AND "
-                                   "s.started_at < "
-                                   "k.we + $5::bigint * interval '1 microsecond') y GROUP BY k.i",
-            5, params, &ctx->err);
+        PGresult *res = md_pg_query(ctx->conn, CHAIN_NEXT_SQL, 5, params, &ctx->err);
         key_params_free(&kp);
         if (res == NULL)
             return ctx->err.code;
