@@ -2,16 +2,26 @@
  * Each page: BEGIN; lock the position row; fix the range's upper snapshot;
  * COPY a keyset page out; let the job transform and write it; move the
  * position; COMMIT. A kill at any instant loses or repeats nothing, because
- * the writes and the position move commit together. */
+ * the writes and the position move commit together.
+ *
+ * Overlapping pages (md_batch_spec_t.pipeline, write_connections 2): while a
+ * helper thread still sends page n's last COPY on one connection, page n+1 is
+ * read and written on the other, so both server backends work at once. Pages
+ * still commit one at a time and in order. Each commit moves the position
+ * only if it is still the one the page was read from, so a page can never
+ * commit past one that did not. */
 #include "medallion/batch.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "medallion/log.h"
 #include "medallion/pg.h"
 
 typedef struct batch_range {
@@ -30,6 +40,40 @@ static void range_clear(batch_range_t *r) {
     free(r->cur);
     memset(r, 0, sizeof(*r));
 }
+
+static int range_copy(batch_range_t *dst, const batch_range_t *src) {
+    range_clear(dst);
+    *dst = *src;
+    dst->prev = src->prev ? strdup(src->prev) : NULL;
+    dst->cur = src->cur ? strdup(src->cur) : NULL;
+    return (src->prev && !dst->prev) || (src->cur && !dst->cur) ? -ENOMEM : 0;
+}
+
+/* One page between its BEGIN and its COMMIT: the connection it runs on, the
+ * position it was read from, its last key, and the COPY a helper thread may
+ * still be sending for it. */
+typedef struct md_batch_slot {
+    PGconn *conn;
+    PGcancel *cancel; /* for the helper's COPY */
+    bool own_conn;    /* opened by the batch loop, closed by it */
+    batch_range_t r;  /* the position this page starts from */
+    md_page_t page;
+    int nrows;
+    bool done; /* the range's last page */
+    uint64_t key_xid;
+    int64_t key_id;
+    bool async; /* md_batch_copy_in_last may hand its COPY to a helper thread */
+    bool copy_started;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool copy_finished; /* under mu */
+    md_buf_t copy_data; /* owned while the helper runs */
+    char copy_sql[512];
+    char copy_what[256];
+    int copy_rc;
+    md_error_t copy_err;
+} md_batch_slot_t;
 
 /* "xmin:xmax:xip,..." — digits, colons and commas only: the text is inlined
  * into COPY (which takes no parameters), so anything else is refused. */
@@ -52,17 +96,20 @@ static void rollback(PGconn *conn) {
     }
 }
 
-/* BEGIN and lock the job's position row; decide the range of this page. */
-static int begin_page(md_job_ctx_t *ctx, batch_range_t *r) {
+/* BEGIN; with read_position, lock the job's position row and decide the range
+ * of this page from it (otherwise the caller knows it: the previous page's). */
+static int begin_page(md_job_ctx_t *ctx, batch_range_t *r, bool read_position) {
     /* The planner cannot estimate pg_visible_in_snapshot() and tends to pick
      * a bitmap scan plus a sort of the whole remaining range for every page:
      * quadratic in the range size. A page must be an ordered walk of the
-     * (xid, id) index that stops after batch_size rows. */
+     * (xid, id) index that stops after batch_size rows. Parallel workers and
+     * JIT compilation cost more than a page's queries take. */
     int rc = md_pg_exec(ctx->conn,
                         "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL enable_sort = off; "
-                        "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off",
+                        "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off; "
+                        "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off",
                         &ctx->err);
-    if (rc != 0)
+    if (rc != 0 || !read_position)
         return rc;
     const char *params[] = {ctx->jcfg->def->name};
     PGresult *res = md_pg_query(ctx->conn,
@@ -215,9 +262,9 @@ static int fetch_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, const batc
     return rc;
 }
 
-int md_batch_copy_in(PGconn *conn, const char *target, md_copy_writer_t *w, md_error_t *ret_err) {
-    char sql[1024];
-    snprintf(sql, sizeof(sql), "COPY %s FROM STDIN (FORMAT binary)", target);
+/* COPY ... FROM STDIN (FORMAT binary) of complete binary COPY data. */
+static int copy_in_bytes(PGconn *conn, const char *sql, const char *what, const char *data,
+                         size_t len, int prior_rc, md_error_t *ret_err) {
     PGresult *res = PQexec(conn, sql);
     if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
         md_pg_error(conn, res, "writing a batch", ret_err);
@@ -225,11 +272,7 @@ int md_batch_copy_in(PGconn *conn, const char *target, md_copy_writer_t *w, md_e
         return -EIO;
     }
     PQclear(res);
-    int rc = md_copy_writer_trailer(w);
-    const char *data = NULL;
-    size_t len = 0;
-    if (rc == 0)
-        rc = md_copy_writer_take(w, &data, &len);
+    int rc = prior_rc;
     /* PQputCopyData takes an int length: send in 1 MiB slices. */
     for (size_t off = 0; rc == 0 && off < len;) {
         size_t n = len - off < (1u << 20) ? len - off : (1u << 20);
@@ -241,52 +284,158 @@ int md_batch_copy_in(PGconn *conn, const char *target, md_copy_writer_t *w, md_e
         rc = -EIO;
     res = PQgetResult(conn);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        md_pg_error(conn, res, target, ret_err);
+        md_pg_error(conn, res, what, ret_err);
         rc = -EIO;
     }
     PQclear(res);
     while ((res = PQgetResult(conn)) != NULL)
         PQclear(res);
+    return rc;
+}
+
+int md_batch_copy_in(PGconn *conn, const char *target, md_copy_writer_t *w, md_error_t *ret_err) {
+    char sql[1024];
+    snprintf(sql, sizeof(sql), "COPY %s FROM STDIN (FORMAT binary)", target);
+    int rc = md_copy_writer_trailer(w);
+    const char *data = NULL;
+    size_t len = 0;
+    if (rc == 0)
+        rc = md_copy_writer_take(w, &data, &len);
+    rc = copy_in_bytes(conn, sql, target, data, len, rc, ret_err);
     md_copy_writer_reset(w);
     return rc;
 }
 
+static void *copy_thread(void *arg) {
+    md_batch_slot_t *s = arg;
+    int rc = copy_in_bytes(s->conn, s->copy_sql, s->copy_what, s->copy_data.data, s->copy_data.len,
+                           0, &s->copy_err);
+    pthread_mutex_lock(&s->mu);
+    s->copy_rc = rc;
+    s->copy_finished = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Wait for the page's helper COPY, if any. Cancels it when the run is being
+ * cancelled or when `abort` (the page will be rolled back anyway). */
+static int wait_copy(md_job_ctx_t *ctx, md_batch_slot_t *s, bool abort) {
+    if (!s->copy_started)
+        return 0;
+    bool cancel_sent = false;
+    pthread_mutex_lock(&s->mu);
+    while (!s->copy_finished) {
+        if (!cancel_sent && (abort || md_job_cancelled(ctx))) {
+            char buf[256];
+            cancel_sent = true;
+            if (s->cancel != NULL)
+                (void)PQcancel(s->cancel, buf, sizeof(buf)); /* the COPY's own error tells */
+            continue;
+        }
+        /* Wake up now and then to notice a cancellation of the run. */
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_nsec += 100 * 1000 * 1000;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->cv, &s->mu, &deadline);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->copy_started = false;
+    if (s->copy_rc != 0 && !abort) {
+        ctx->err = s->copy_err;
+        return s->copy_rc;
+    }
+    return 0;
+}
+
+int md_batch_copy_in_last(md_job_ctx_t *ctx, const char *target, md_copy_writer_t *w) {
+    md_batch_slot_t *s = ctx->batch_slot;
+    if (s != NULL && s->copy_started) { /* a second deferred COPY: keep the order */
+        int rc = wait_copy(ctx, s, false);
+        if (rc != 0)
+            return rc;
+    }
+    if (s == NULL || !s->async)
+        return md_batch_copy_in(ctx->conn, target, w, &ctx->err);
+    int rc = md_copy_writer_trailer(w);
+    if (rc != 0) {
+        md_copy_writer_reset(w);
+        return md_error_set(&ctx->err, rc, "cannot finish the COPY data for %s", target);
+    }
+    /* The helper sends this page's bytes; the writer gets the buffer of the
+     * slot's previous page back, so memory stays at two pages. */
+    md_buf_t spare = s->copy_data;
+    s->copy_data = w->buf;
+    w->buf = spare;
+    md_copy_writer_reset(w);
+    snprintf(s->copy_sql, sizeof(s->copy_sql), "COPY %s FROM STDIN (FORMAT binary)", target);
+    snprintf(s->copy_what, sizeof(s->copy_what), "%s", target);
+    s->copy_rc = 0;
+    s->copy_finished = false;
+    md_error_clear(&s->copy_err);
+    if (pthread_create(&s->thread, NULL, copy_thread, s) != 0) /* no thread: send it now */
+        return copy_in_bytes(s->conn, s->copy_sql, target, s->copy_data.data, s->copy_data.len, 0,
+                             &ctx->err);
+    s->copy_started = true;
+    return 0;
+}
+
+/* The position as the page found it, for the compare-and-set in finish_page:
+ * the page moves the position only from exactly that state. */
+#define POSITION_WAS(p, c, x, i)                                                                   \
+    " AND prev_snapshot::text IS NOT DISTINCT FROM " p                                             \
+    " AND cur_snapshot::text IS NOT DISTINCT FROM " c                                              \
+    " AND last_xid::text IS NOT DISTINCT FROM " x " AND last_id IS NOT DISTINCT FROM " i           \
+    "::bigint"
+
 /* Move the position inside the page's transaction, then COMMIT. */
-static int finish_page(md_job_ctx_t *ctx, const batch_range_t *r, const md_page_t *page,
-                       bool range_done) {
-    char lastxid[32] = "", lastid[32] = "", nrows[32];
-    snprintf(nrows, sizeof(nrows), "%d", page->nrows);
+static int finish_page(md_job_ctx_t *ctx, md_batch_slot_t *s) {
+    const batch_range_t *r = &s->r;
+    char lastxid[32], lastid[32], nrows[32], was_xid[32] = "", was_id[32] = "";
+    snprintf(nrows, sizeof(nrows), "%d", s->nrows);
+    if (r->has_last) {
+        snprintf(was_xid, sizeof(was_xid), "%" PRIu64, r->last_xid);
+        snprintf(was_id, sizeof(was_id), "%" PRId64, r->last_id);
+    }
+    const char *was_prev = r->prev, *was_cur = r->cur_is_new ? NULL : r->cur;
+    const char *was_x = r->has_last ? was_xid : NULL, *was_i = r->has_last ? was_id : NULL;
     PGresult *res;
     const char *name = ctx->jcfg->def->name;
-    if (range_done) {
-        const char *params[] = {name, r->cur, nrows};
-        res = md_pg_query(ctx->conn,
+    if (s->done) {
+        const char *params[] = {name, r->cur, nrows, was_prev, was_cur, was_x, was_i};
+        res = md_pg_query(s->conn,
                           "UPDATE medallion.batch_positions SET prev_snapshot = $2::pg_snapshot, "
                           "cur_snapshot = NULL, last_xid = NULL, last_id = NULL, "
                           "rows_total = rows_total + $3::bigint, updated_at = now() "
-                          "WHERE job_name = $1",
-                          3, params, &ctx->err);
+                          "WHERE job_name = $1" POSITION_WAS("$4", "$5", "$6", "$7"),
+                          7, params, &ctx->err);
     } else {
-        const md_copy_field_t *xf = md_page_field(page, page->nrows - 1, page->ncols);
-        const md_copy_field_t *idf = md_page_field(page, page->nrows - 1, 0);
-        uint64_t x;
-        int64_t id;
-        if (md_copy_get_xid8(xf, &x) != 0 || md_copy_get_int8(idf, &id) != 0)
-            return md_error_set(&ctx->err, -EPROTO, "batch key columns are not (bigint, xid8)");
-        snprintf(lastxid, sizeof(lastxid), "%" PRIu64, x);
-        snprintf(lastid, sizeof(lastid), "%" PRId64, id);
-        const char *params[] = {name, r->cur, lastxid, lastid, nrows};
-        res = md_pg_query(ctx->conn,
+        snprintf(lastxid, sizeof(lastxid), "%" PRIu64, s->key_xid);
+        snprintf(lastid, sizeof(lastid), "%" PRId64, s->key_id);
+        const char *params[] = {name,     r->cur,  lastxid, lastid, nrows,
+                                was_prev, was_cur, was_x,   was_i};
+        res = md_pg_query(s->conn,
                           "UPDATE medallion.batch_positions SET cur_snapshot = $2::pg_snapshot, "
                           "last_xid = $3::xid8, last_id = $4::bigint, "
                           "rows_total = rows_total + $5::bigint, updated_at = now() "
-                          "WHERE job_name = $1",
-                          5, params, &ctx->err);
+                          "WHERE job_name = $1" POSITION_WAS("$6", "$7", "$8", "$9"),
+                          9, params, &ctx->err);
     }
     if (res == NULL)
         return ctx->err.code;
+    bool moved = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
-    return md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
+    if (!moved)
+        return md_error_set(&ctx->err, -ESTALE,
+                            "the batch position of %s changed under this run (another instance "
+                            "writing the same job?); the page was rolled back",
+                            name);
+    return md_pg_exec(s->conn, "COMMIT", &ctx->err);
 }
 
 bool md_job_cancelled(const md_job_ctx_t *ctx) {
@@ -335,7 +484,7 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
             break;
         }
         md_arena_reset(ctx->arena);
-        if ((rc = begin_page(ctx, &range)) != 0)
+        if ((rc = begin_page(ctx, &range, true)) != 0)
             break;
         char *sql = NULL;
         if (asprintf(&sql,
@@ -418,41 +567,151 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
     return rc;
 }
 
+static int slot_init(md_batch_slot_t *s, PGconn *conn, bool own_conn) {
+    memset(s, 0, sizeof(*s));
+    if (pthread_mutex_init(&s->mu, NULL) != 0)
+        return -ENOMEM;
+    if (pthread_cond_init(&s->cv, NULL) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        return -ENOMEM;
+    }
+    s->conn = conn;
+    s->own_conn = own_conn;
+    if (conn != NULL)
+        s->cancel = PQgetCancel(conn);
+    return 0;
+}
+
+static void slot_free(md_batch_slot_t *s) {
+    page_free_rows(&s->page);
+    free(s->page.fields);
+    free(s->page.raw);
+    range_clear(&s->r);
+    md_buf_free(&s->copy_data);
+    PQfreeCancel(s->cancel);
+    if (s->own_conn)
+        PQfinish(s->conn);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* The second connection of an overlapping run, opened when a second page is
+ * needed: a run with less than a page of work never opens it. */
+static int open_second(md_job_ctx_t *ctx, md_batch_slot_t *s) {
+    PGconn *conn;
+    md_error_t err = {0};
+    if (md_pg_connect(ctx->cfg->database_url, &conn, &err) != 0) {
+        md_log_warn("%s: cannot open its second write connection, writing on one: %s",
+                    ctx->jcfg->def->name, err.msg);
+        return err.code ? err.code : -EIO;
+    }
+    slot_free(s);
+    if (slot_init(s, conn, true) != 0) {
+        PQfinish(conn);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* BEGIN, read and process one page on the slot's connection; the page stays
+ * open (its last COPY perhaps still running) until commit_page. `next` is the
+ * position the page starts from; it is read from the database (and locked)
+ * when no other page is open, and afterwards advanced past this page. */
+static int start_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, md_batch_slot_t *s,
+                      batch_range_t *next, bool read_position, bool overlap) {
+    md_arena_reset(ctx->arena);
+    ctx->conn = s->conn;
+    int rc = begin_page(ctx, next, read_position);
+    if (rc == 0 && range_copy(&s->r, next) != 0)
+        rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = fetch_page(ctx, spec, &s->r, &s->page);
+    if (rc != 0)
+        return rc;
+    s->nrows = s->page.nrows;
+    s->done = s->nrows < ctx->jcfg->batch_size;
+    ctx->rows_read += s->nrows;
+    if (s->nrows > 0) {
+        const md_page_t *p = &s->page;
+        if (md_copy_get_xid8(md_page_field(p, p->nrows - 1, p->ncols), &s->key_xid) != 0 ||
+            md_copy_get_int8(md_page_field(p, p->nrows - 1, 0), &s->key_id) != 0)
+            return md_error_set(&ctx->err, -EPROTO, "batch key columns are not (bigint, xid8)");
+        s->async = overlap;
+        ctx->batch_slot = s;
+        rc = spec->process(ctx, p, spec->state);
+        ctx->batch_slot = NULL;
+    }
+    page_free_rows(&s->page);
+    next->cur_is_new = false;
+    if (s->nrows > 0) {
+        next->has_last = true;
+        next->last_xid = s->key_xid;
+        next->last_id = s->key_id;
+    }
+    return rc;
+}
+
+static int commit_page(md_job_ctx_t *ctx, md_batch_slot_t *s) {
+    int rc = wait_copy(ctx, s, false);
+    if (rc != 0)
+        return rc;
+    if (md_job_cancelled(ctx)) /* before the page commits: roll it back */
+        return md_error_set(&ctx->err, -ECANCELED, "cancelled; the current batch rolled back");
+    return finish_page(ctx, s);
+}
+
 int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
     if (ctx->reprocess)
         return reprocess_run(ctx, spec);
-    batch_range_t range = {0};
-    md_page_t page = {0};
-    int rc = 0;
-    for (;;) {
+    bool overlap = spec->pipeline && ctx->jcfg->write_connections > 1;
+    PGconn *home = ctx->conn;
+    md_batch_slot_t slots[2];
+    batch_range_t next = {0};
+    int rc = slot_init(&slots[0], home, false);
+    if (rc == 0 && (rc = slot_init(&slots[1], NULL, false)) != 0)
+        slot_free(&slots[0]);
+    if (rc != 0)
+        return md_error_set(&ctx->err, rc, "out of memory");
+    /* open: the slot whose page waits for its commit while the next one is
+     * read (overlapping runs only), -1 when none. */
+    int open = -1;
+    for (bool more = true; more;) {
         if (md_job_cancelled(ctx)) {
             rc = md_error_set(&ctx->err, -ECANCELED, "cancelled between batches");
             break;
         }
-        md_arena_reset(ctx->arena);
-        if ((rc = begin_page(ctx, &range)) != 0)
-            break;
-        if ((rc = fetch_page(ctx, spec, &range, &page)) != 0)
-            break;
-        ctx->rows_read += page.nrows;
-        bool done = page.nrows < ctx->jcfg->batch_size;
-        if (page.nrows > 0 && (rc = spec->process(ctx, &page, spec->state)) != 0)
-            break;
-        if (md_job_cancelled(ctx)) { /* before the page commits: roll it back */
-            rc = md_error_set(&ctx->err, -ECANCELED, "cancelled; the current batch rolled back");
-            break;
+        int si = open == 0 ? 1 : 0;
+        if (si == 1 && slots[1].conn == NULL && open_second(ctx, &slots[1]) != 0) {
+            overlap = false; /* write the rest on one connection */
+            if ((rc = commit_page(ctx, &slots[0])) != 0)
+                break;
+            open = -1;
+            si = 0;
         }
-        if ((rc = finish_page(ctx, &range, &page, done)) != 0)
+        if ((rc = start_page(ctx, spec, &slots[si], &next, open < 0, overlap)) != 0)
             break;
-        page_free_rows(&page);
-        if (done)
+        more = !slots[si].done;
+        if (open >= 0) {
+            int prev = open;
+            open = -1;
+            if ((rc = commit_page(ctx, &slots[prev])) != 0)
+                break;
+        }
+        if (overlap && more)
+            open = si;
+        else if ((rc = commit_page(ctx, &slots[si])) != 0)
             break;
     }
-    if (rc != 0)
-        rollback(ctx->conn);
-    page_free_rows(&page);
-    free(page.fields);
-    free(page.raw);
-    range_clear(&range);
+    ctx->conn = home;
+    ctx->batch_slot = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (rc != 0) {
+            (void)wait_copy(ctx, &slots[i], true);
+            if (slots[i].conn != NULL)
+                rollback(slots[i].conn);
+        }
+        slot_free(&slots[i]);
+    }
+    range_clear(&next);
     return rc;
 }

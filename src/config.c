@@ -240,6 +240,7 @@ static const key_spec_t job_keys[] = {
     {"schedule", K_CRON, JOB(schedule), JOB(cron), 0, 0, NULL},
     {"enabled", K_BOOL, JOB(enabled), 0, 0, 0, NULL},
     {"batch_size", K_INT, JOB(batch_size), 0, 1, 1000000, NULL},
+    {"write_connections", K_INT, JOB(write_connections), 0, 1, 2, NULL},
     {"timeout", K_DURATION, JOB(timeout_ms), 0, 0, 0, NULL},
     {"timezone", K_TZ, JOB(timezone), JOB(tz), 0, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
@@ -632,7 +633,7 @@ static void walk_mapping(parse_ctx_t *c, const yaml_node_t *map, const key_spec_
 static const yaml_node_t *lookup(yaml_document_t *doc, const yaml_node_t *n, const char *a,
                                  const char *b) {
     const char *path[2] = {a, b};
-    for (int i = 0; i < 2 && n != NULL; i++) {
+    for (int i = 0; i < 2 && n != NULL && path[i] != NULL; i++) {
         if (n->type != YAML_MAPPING_NODE)
             return NULL;
         const yaml_node_t *found = NULL;
@@ -676,6 +677,7 @@ static md_config_t *config_new_defaults(void) {
          * backlog (1M events: 56 s at 10000, 31 s at 50000). */
         job->batch_size = job->def->layer == MD_LAYER_SESSIONS ? 50000 : 10000;
         job->timeout_ms = (job->def->layer == MD_LAYER_GOLD ? 30LL : 5LL) * 60 * 1000;
+        job->write_connections = job->def->max_write_connections;
         /* schedule/cron and timezone/tz stay NULL until the file has been read:
          * their defaults depend on it (gold zones follow reporting.timezone). */
     }
@@ -742,6 +744,21 @@ static void resolve_defaults(parse_ctx_t *c) {
 
 static void cross_checks(parse_ctx_t *c, const yaml_node_t *root) {
     md_config_t *cfg = c->cfg;
+    for (int i = 0; i < MD_JOB_COUNT; i++) {
+        const md_job_config_t *job = &cfg->jobs[i];
+        if (job->write_connections <= job->def->max_write_connections)
+            continue;
+        const yaml_node_t *job_node = root ? lookup(c->doc, root, "jobs", job->def->name) : NULL;
+        const yaml_node_t *at = lookup(c->doc, job_node, "write_connections", NULL);
+        if (at != NULL)
+            err_at(c, at->start_mark,
+                   "jobs.%s.write_connections: %s writes its pages in order on one connection "
+                   "(only clean_events can use 2)",
+                   job->def->name, job->def->name);
+        else
+            err_nopos(c, "jobs.%s.write_connections: at most %d", job->def->name,
+                      job->def->max_write_connections);
+    }
     if (cfg->sessions_max_length_ms <= cfg->sessions_gap_ms) {
         char gap[32], max[32];
         md_duration_format(cfg->sessions_gap_ms, gap, sizeof(gap));

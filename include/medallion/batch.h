@@ -35,6 +35,15 @@ typedef struct md_batch_spec {
      * with ctx->err filled. */
     int (*process)(md_job_ctx_t *ctx, const md_page_t *page, void *state);
     void *state;
+    /* The job lets two pages overlap when jobs.<name>.write_connections is 2:
+     * page n+1 is read, processed and COPYed on a second connection while
+     * page n's last COPY is still running, and pages commit strictly in order.
+     * process() of page n+1 then runs before page n has committed (every page
+     * before n has), so it must treat page n's results as already there: a
+     * job opts in only if its process() does that (clean_events keeps the
+     * previous page's kept event_ids) and its last write is
+     * md_batch_copy_in_last with nothing after it. */
+    bool pipeline;
 } md_batch_spec_t;
 
 /* Process every row visible now and not yet processed, page by page. */
@@ -44,6 +53,12 @@ int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) MD_MUST_CHECK;
  * ("analytics.events_clean (id, ...)") inside the current transaction. */
 int md_batch_copy_in(PGconn *conn, const char *target, md_copy_writer_t *w,
                      md_error_t *ret_err) MD_MUST_CHECK;
+
+/* The page's last write: COPY `w` into `target`. In an overlapping run a
+ * helper thread sends it while the loop reads the next page, and its outcome
+ * is checked before the page commits; otherwise it runs at once. Either way
+ * `w` is empty and reusable afterwards. */
+int md_batch_copy_in_last(md_job_ctx_t *ctx, const char *target, md_copy_writer_t *w) MD_MUST_CHECK;
 
 /* A writer's row count is not tracked by the codec; callers count. */
 

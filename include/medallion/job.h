@@ -23,6 +23,9 @@ typedef struct md_job_ctx {
     bool reprocess;
     int64_t reprocess_from_us, reprocess_to_us; /* µs since the Unix epoch */
     md_arena_t *arena;                          /* reset by the batch loop before each page */
+    /* Set by the batch loop while a page is processed: the page's connection is
+     * `conn` then, and md_batch_copy_in_last may defer the page's last COPY. */
+    struct md_batch_slot *batch_slot;
     int64_t rows_read, rows_written, rows_valid, rows_invalid, rows_duplicate;
     md_error_t err;
 } md_job_ctx_t;

@@ -1,7 +1,9 @@
 /* clean_events: events_raw → events_clean. Pulls snapshot-safe pages through
  * binary COPY, validates and standardizes each row in C (transform/events.c),
- * drops retries of an event_id already in silver (first copy kept, the rest go
- * to medallion.duplicates), and COPYs the result back. No per-row round trip. */
+ * drops retries of an event_id that already reached silver (first copy kept,
+ * the rest go to medallion.duplicates), and COPYs the result back. No per-row
+ * round trip. Pages may overlap (md_batch_spec_t.pipeline): the previous
+ * page's kept event_ids count as already in silver, committed or not. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +34,12 @@ enum {
 
 typedef struct events_state {
     md_event_in_t *rows;
-    md_keyset_t *seen; /* event_id → id of the copy kept in silver */
-    md_buf_t ids;      /* binary uuid[] parameter */
+    md_keyset_t *in_silver; /* event_id → id of its copy in silver, for this page's event_ids */
+    /* event_id → id of the copy each page keeps, for this page and the one
+     * before (which may not have committed yet): kept[parity] is this page's. */
+    md_keyset_t *kept[2];
+    int parity;
+    md_bin_array_t event_ids; /* the lookup's parameter */
     md_copy_writer_t silver, dups;
 } events_state_t;
 
@@ -60,51 +66,28 @@ static int decode_row(md_job_ctx_t *ctx, const md_page_t *p, int r, md_event_in_
     return bad ? md_job_decode_error(ctx, SOURCE_TABLE, bad, r) : 0;
 }
 
-/* Load the silver ids of this page's event_ids that already reached silver. */
-static void put_be32(md_buf_t *b, uint32_t v) {
-    unsigned char *o = (unsigned char *)b->data + b->len;
-    o[0] = (unsigned char)(v >> 24);
-    o[1] = (unsigned char)(v >> 16);
-    o[2] = (unsigned char)(v >> 8);
-    o[3] = (unsigned char)v;
-    b->len += 4;
-}
-
-static int load_seen(md_job_ctx_t *ctx, events_state_t *st, int n) {
-    md_keyset_clear(st->seen);
-    /* The page's event_ids as one binary uuid[] parameter: parsing 10000
-     * uuids from text cost more than the index probes themselves. */
-    md_buf_t *b = &st->ids;
-    md_buf_reset(b);
-    if (md_buf_reserve(b, 20 + (size_t)n * 20) != 0)
-        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
-    b->len = 20; /* header written below, once the count is known */
-    int count = 0;
-    for (int i = 0; i < n; i++) {
-        if (!st->rows[i].event_id.present)
-            continue;
-        put_be32(b, 16);
-        memcpy(b->data + b->len, st->rows[i].event_id.b, 16);
-        b->len += 16;
-        count++;
-    }
-    if (count == 0)
+/* Which of this page's event_ids already reached silver, and as which row:
+ * one probe of the unique event_id index per id, the ids sent as one binary
+ * uuid[] parameter. */
+static int load_in_silver(md_job_ctx_t *ctx, events_state_t *st, int n) {
+    md_keyset_clear(st->in_silver);
+    md_bin_array_begin(&st->event_ids, MD_OID_UUID);
+    for (int i = 0; i < n; i++)
+        if (st->rows[i].event_id.present &&
+            md_bin_array_add(&st->event_ids, st->rows[i].event_id.b, 16) != 0)
+            return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    if (st->event_ids.count == 0)
         return 0;
-    size_t len = b->len;
-    b->len = 0;
-    put_be32(b, 1);    /* ndim */
-    put_be32(b, 0);    /* no NULLs */
-    put_be32(b, 2950); /* element type: uuid */
-    put_be32(b, (uint32_t)count);
-    put_be32(b, 1); /* lower bound */
-    b->len = len;
-    const char *values[] = {b->data};
-    const int lengths[] = {(int)len}, formats[] = {1};
-    const Oid types[] = {2951}; /* uuid[] */
+    int length;
+    const char *value = md_bin_array_end(&st->event_ids, &length);
+    if (value == NULL)
+        return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    const int format = 1;
+    const Oid type = MD_OID_UUID_ARRAY;
     PGresult *res = PQexecParams(ctx->conn,
                                  "SELECT event_id::text, id FROM analytics.events_clean "
                                  "WHERE event_id = ANY($1)",
-                                 1, types, values, lengths, formats, 0);
+                                 1, &type, &value, &length, &format, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         md_pg_error(ctx->conn, res, "looking up earlier event_ids", &ctx->err);
         PQclear(res);
@@ -114,7 +97,7 @@ static int load_seen(md_job_ctx_t *ctx, events_state_t *st, int n) {
         md_uuid_t u;
         int64_t kept;
         if (md_uuid_parse(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), &u) != 0 ||
-            md_keyset_insert_or_get(st->seen, u.b, strtoll(PQgetvalue(res, i, 1), NULL, 10),
+            md_keyset_insert_or_get(st->in_silver, u.b, strtoll(PQgetvalue(res, i, 1), NULL, 10),
                                     &kept) < 0) {
             PQclear(res);
             return md_error_set(&ctx->err, -ENOMEM, "cannot index existing event ids");
@@ -153,18 +136,27 @@ static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
     for (int r = 0; r < page->nrows; r++)
         if ((rc = decode_row(ctx, page, r, &st->rows[r])) != 0)
             return rc;
-    if ((rc = load_seen(ctx, st, page->nrows)) != 0)
+    if ((rc = load_in_silver(ctx, st, page->nrows)) != 0)
         return rc;
+    md_keyset_t *kept_now = st->kept[st->parity], *kept_before = st->kept[1 - st->parity];
+    st->parity = 1 - st->parity;
+    md_keyset_clear(kept_now);
 
     int64_t silver_rows = 0, dup_rows = 0;
     for (int r = 0; r < page->nrows; r++) {
         const md_event_in_t *in = &st->rows[r];
         if (in->event_id.present) {
+            /* An earlier copy reached silver first: in an earlier page (committed or
+             * the one before, still in flight), or earlier in this page. */
             int64_t kept;
-            rc = md_keyset_insert_or_get(st->seen, in->event_id.b, in->id, &kept);
+            if (md_keyset_find(st->in_silver, in->event_id.b, &kept) == 0 ||
+                md_keyset_find(kept_before, in->event_id.b, &kept) == 0)
+                rc = 0;
+            else
+                rc = md_keyset_insert_or_get(kept_now, in->event_id.b, in->id, &kept);
             if (rc < 0)
                 return md_error_set(&ctx->err, rc, "out of memory");
-            if (rc == 0) { /* an earlier copy reached silver first */
+            if (rc == 0) {
                 char u[37];
                 md_uuid_format(&in->event_id, u);
                 if (md_copy_add_duplicate(&st->dups, SOURCE_TABLE, in->id, kept,
@@ -193,9 +185,11 @@ int md_job_clean_events(md_job_ctx_t *ctx) {
     events_state_t st = {0};
     md_copy_writer_init(&st.silver);
     md_copy_writer_init(&st.dups);
-    st.seen = md_keyset_new((size_t)ctx->jcfg->batch_size);
+    st.in_silver = md_keyset_new(1024);
+    st.kept[0] = md_keyset_new((size_t)ctx->jcfg->batch_size);
+    st.kept[1] = md_keyset_new((size_t)ctx->jcfg->batch_size);
     int rc;
-    if (st.seen == NULL) {
+    if (st.in_silver == NULL || st.kept[0] == NULL || st.kept[1] == NULL) {
         rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
     } else {
         md_batch_spec_t spec = {
@@ -206,11 +200,14 @@ int md_job_clean_events(md_job_ctx_t *ctx) {
             .ncols = NCOLS,
             .process = process_page,
             .state = &st,
+            .pipeline = true,
         };
         rc = md_batch_run(ctx, &spec);
     }
-    md_keyset_free(st.seen);
-    md_buf_free(&st.ids);
+    md_keyset_free(st.in_silver);
+    md_keyset_free(st.kept[0]);
+    md_keyset_free(st.kept[1]);
+    md_bin_array_free(&st.event_ids);
     md_copy_writer_free(&st.silver);
     md_copy_writer_free(&st.dups);
     return rc;

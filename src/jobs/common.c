@@ -46,6 +46,53 @@ void md_array_lit_free(md_array_lit_t *a) {
     md_buf_free(&a->buf);
 }
 
+static void put_be32(char *o, uint32_t v) {
+    o[0] = (char)(v >> 24);
+    o[1] = (char)(v >> 16);
+    o[2] = (char)(v >> 8);
+    o[3] = (char)v;
+}
+
+enum { BIN_ARRAY_HEADER = 20 }; /* ndim, has-nulls flag, element type, length, lower bound */
+
+void md_bin_array_begin(md_bin_array_t *a, uint32_t elem_oid) {
+    md_buf_reset(&a->buf);
+    a->count = 0;
+    a->elem_oid = elem_oid;
+}
+
+int md_bin_array_add(md_bin_array_t *a, const void *elem, uint32_t len) {
+    if (a->buf.len == 0 && md_buf_reserve(&a->buf, BIN_ARRAY_HEADER) == 0)
+        a->buf.len = BIN_ARRAY_HEADER; /* written by md_bin_array_end */
+    if (a->buf.len < BIN_ARRAY_HEADER || md_buf_reserve(&a->buf, 4 + (size_t)len) != 0)
+        return -ENOMEM;
+    put_be32(a->buf.data + a->buf.len, len);
+    memcpy(a->buf.data + a->buf.len + 4, elem, len);
+    a->buf.len += 4 + (size_t)len;
+    a->count++;
+    return 0;
+}
+
+const char *md_bin_array_end(md_bin_array_t *a, int *ret_len) {
+    if (a->buf.len == 0) { /* no element: still a valid empty array */
+        if (md_buf_reserve(&a->buf, BIN_ARRAY_HEADER) != 0)
+            return NULL;
+        a->buf.len = BIN_ARRAY_HEADER;
+    }
+    char *h = a->buf.data;
+    put_be32(h, a->count > 0 ? 1 : 0); /* ndim: an empty array has none */
+    put_be32(h + 4, 0);
+    put_be32(h + 8, a->elem_oid);
+    put_be32(h + 12, (uint32_t)a->count);
+    put_be32(h + 16, 1);
+    *ret_len = a->count > 0 ? (int)a->buf.len : 12;
+    return h;
+}
+
+void md_bin_array_free(md_bin_array_t *a) {
+    md_buf_free(&a->buf);
+}
+
 int md_copy_add_hundredths(md_copy_writer_t *w, int hundredths) {
     char buf[16];
     snprintf(buf, sizeof(buf), "%s%d.%02d", hundredths < 0 ? "-" : "",
@@ -88,11 +135,12 @@ int md_job_decode_error(md_job_ctx_t *ctx, const char *table, const char *column
 int md_job_flush(md_job_ctx_t *ctx, const char *silver_target, md_copy_writer_t *silver,
                  int64_t silver_rows, md_copy_writer_t *dups, int64_t dup_rows) {
     int rc;
-    if (silver_rows > 0 &&
-        (rc = md_batch_copy_in(ctx->conn, silver_target, silver, &ctx->err)) != 0)
-        return rc;
+    /* The ledger first: the silver COPY, the big one, is the page's last
+     * write, which an overlapping run sends while it reads the next page. */
     if (dup_rows > 0 &&
         (rc = md_batch_copy_in(ctx->conn, MD_DUPLICATES_TARGET, dups, &ctx->err)) != 0)
+        return rc;
+    if (silver_rows > 0 && (rc = md_batch_copy_in_last(ctx, silver_target, silver)) != 0)
         return rc;
     md_copy_writer_reset(silver);
     md_copy_writer_reset(dups);

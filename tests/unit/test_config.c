@@ -67,6 +67,8 @@ static void assert_defaults_except_url(const md_config_t *cfg) {
         assert_string_equal(j->schedule, def->default_schedule);
         assert_non_null(j->cron);
         assert_int_equal(j->batch_size, def->layer == MD_LAYER_SESSIONS ? 50000 : 10000);
+        /* only clean_events may overlap its pages, and does by default */
+        assert_int_equal(j->write_connections, i == MD_JOB_CLEAN_EVENTS ? 2 : 1);
         assert_int_equal(j->timeout_ms, def->layer == MD_LAYER_GOLD ? 30 * MIN : 5 * MIN);
         assert_string_equal(j->timezone, "UTC");
         assert_non_null(j->tz);
@@ -262,6 +264,7 @@ static void test_scalar_spellings(void **state) {
         {"database: {pool_size: +7}\n", 7, 10000, 0.20},
         {"jobs: {clean_events: {batch_size: 1000000}}\n", 4, 1000000, 0.20},
         {"jobs: {clean_events: {batch_size: 1}}\n", 4, 1, 0.20},
+        {"jobs: {clean_events: {write_connections: 1}}\n", 4, 10000, 0.20},
         {"fraud: {velocity: {add: 0}}\n", 4, 10000, 0.0},
         {"fraud: {velocity: {add: 1}}\n", 4, 10000, 1.0},
         {"fraud: {velocity: {add: 1.0e-1}}\n", 4, 10000, 0.1},
@@ -270,6 +273,8 @@ static void test_scalar_spellings(void **state) {
         md_config_t *cfg = load_ok(nums[i].yaml);
         assert_int_equal(cfg->pool_size, nums[i].pool);
         assert_int_equal(cfg->jobs[MD_JOB_CLEAN_EVENTS].batch_size, nums[i].batch);
+        assert_int_equal(cfg->jobs[MD_JOB_CLEAN_EVENTS].write_connections,
+                         strstr(nums[i].yaml, "write_connections") ? 1 : 2);
         assert_true(cfg->fraud_velocity_add == nums[i].add);
         md_config_free(cfg);
     }
@@ -293,7 +298,7 @@ static const err_case_t err_cases[] = {
      "t.yaml:3:3: unknown key \"poolsize\" in database (valid keys: url, pool_size)", NULL},
     {"jobs:\n  clean_events:\n    schedul: \"* * * * *\"\n",
      "t.yaml:3:5: unknown key \"schedul\" in jobs.clean_events (valid keys: schedule, enabled, "
-     "batch_size, timeout, timezone)",
+     "batch_size, write_connections, timeout, timezone)",
      NULL},
     {"fraud:\n  velocity: {count: 5, windw: 10m}\n",
      "t.yaml:2:24: unknown key \"windw\" in fraud.velocity (valid keys: count, window, add)", NULL},
@@ -331,6 +336,12 @@ static const err_case_t err_cases[] = {
      NULL},
     {"jobs:\n  clean_events:\n    batch_size: 0\n",
      "t.yaml:3:17: jobs.clean_events.batch_size: 0 is out of range (1..1000000)", NULL},
+    {"jobs:\n  clean_events:\n    write_connections: 3\n",
+     "t.yaml:3:24: jobs.clean_events.write_connections: 3 is out of range (1..2)", NULL},
+    {"jobs:\n  validate_transactions:\n    write_connections: 2\n",
+     "t.yaml:3:24: jobs.validate_transactions.write_connections: validate_transactions writes its "
+     "pages in order on one connection (only clean_events can use 2)",
+     NULL},
     {"jobs:\n  clean_events: true\n",
      "t.yaml:2:17: jobs.clean_events: expected a mapping of job settings, got a scalar", NULL},
     {"jobs:\n  - clean_events\n", "t.yaml:2:3: jobs: expected a mapping, got a list", NULL},
