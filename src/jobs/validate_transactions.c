@@ -368,42 +368,79 @@ static int mark_days(md_job_ctx_t *ctx, txn_state_t *st, int n) {
     return 0;
 }
 
+/* `reprocess` re-derives rows that were counted before: a purchase may have
+ * stopped counting (its currency is no longer known, say), which least()
+ * cannot undo. So for every user of a reprocessed page, first_purchase_at is
+ * recomputed from silver (the page's new rows included) where a row exists. */
+static int recompute_first_purchase(md_job_ctx_t *ctx, const char *users) {
+    char lo[24], hi[24];
+    snprintf(lo, sizeof(lo), "%" PRId64, (int64_t)MARK_MIN_US);
+    snprintf(hi, sizeof(hi), "%" PRId64, (int64_t)MARK_MAX_US);
+    const char *params[] = {users, lo, hi};
+    PGresult *res = md_pg_query(
+        ctx->conn,
+        "INSERT INTO medallion.user_first_seen AS f (user_id, first_purchase_at) SELECT x.u, "
+        "(SELECT min(t.created_at) FROM analytics.transactions_validated t WHERE t.user_id = x.u "
+        "AND t.is_valid AND NOT t.is_duplicate AND t.status = 'succeeded' AND t.created_at "
+        "BETWEEN " TS_EXPR("$2::bigint") " AND " TS_EXPR(
+            "$3::bigint") ") FROM (SELECT DISTINCT unnest($1::uuid[]) AS u) x WHERE EXISTS "
+                          "(SELECT 1 FROM medallion.user_first_seen e WHERE e.user_id = x.u) "
+                          "ORDER BY 1 ON CONFLICT (user_id) DO UPDATE SET first_purchase_at = "
+                          "excluded.first_purchase_at, updated_at = now() WHERE "
+                          "f.first_purchase_at IS DISTINCT FROM excluded.first_purchase_at",
+        3, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    PQclear(res);
+    return 0;
+}
+
 /* first_purchase_at = least(existing, this page's first succeeded purchase);
  * then the cohort month of each purchasing user is dirty, since the cohort's
  * revenue changed. A user not seen by the session job yet has no cohort: its
- * month is marked when its first event arrives. */
+ * month is marked when its first event arrives. On a reprocessed page every
+ * user of the page counts as purchasing: its old rows may have counted. */
 static int mark_purchases(md_job_ctx_t *ctx, txn_state_t *st, int n) {
-    md_array_lit_t ts = {0};
+    md_array_lit_t ts = {0}, users = {0};
     md_array_lit_begin(&st->lit);
     md_array_lit_begin(&ts);
+    md_array_lit_begin(&users);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         const md_txn_out_t *o = &st->out[i];
-        if (!is_revenue(o))
+        bool revenue = is_revenue(o);
+        if (!revenue && !(ctx->reprocess && o->user_id.present))
             continue;
         char u[37];
         md_uuid_format(&o->user_id, u);
-        if (md_array_lit_add(&st->lit, u, 36) != 0 || add_i64(&ts, o->created_at) != 0)
+        if (md_array_lit_add(&users, u, 36) != 0 ||
+            (revenue &&
+             (md_array_lit_add(&st->lit, u, 36) != 0 || add_i64(&ts, o->created_at) != 0)))
             rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
     }
-    if (rc != 0 || st->lit.count == 0) {
-        md_array_lit_free(&ts);
-        return rc;
-    }
-    const char *params[] = {md_array_lit_end(&st->lit), md_array_lit_end(&ts), zone_name(ctx)};
-    PGresult *res = md_pg_query(
-        ctx->conn,
-        "INSERT INTO medallion.user_first_seen AS f (user_id, first_purchase_at) SELECT "
-        "u::uuid, min(" TS_EXPR(
-            "t") ") FROM unnest($1::text[], $2::bigint[]) AS x(u, t) GROUP "
-                 "BY 1 ORDER BY 1 ON CONFLICT (user_id) DO UPDATE SET first_purchase_at = "
-                 "excluded.first_purchase_at, updated_at = now() WHERE f.first_purchase_at IS NULL "
-                 "OR "
-                 "excluded.first_purchase_at < f.first_purchase_at",
-        2, params, &ctx->err);
-    if (res != NULL) {
+    const char *revenue_users = md_array_lit_end(&st->lit), *times = md_array_lit_end(&ts);
+    const char *all_users = md_array_lit_end(&users);
+    if (rc == 0 && (revenue_users == NULL || times == NULL || all_users == NULL))
+        rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    PGresult *res = NULL;
+    if (rc == 0 && st->lit.count > 0) {
+        const char *params[] = {revenue_users, times};
+        res = md_pg_query(ctx->conn,
+                          "INSERT INTO medallion.user_first_seen AS f (user_id, first_purchase_at) "
+                          "SELECT u::uuid, min(" TS_EXPR(
+                              "t") ") FROM unnest($1::text[], $2::bigint[]) AS x(u, t) GROUP BY "
+                                   "1 ORDER BY 1 ON CONFLICT (user_id) DO UPDATE SET "
+                                   "first_purchase_at = excluded.first_purchase_at, updated_at = "
+                                   "now() WHERE f.first_purchase_at IS NULL OR "
+                                   "excluded.first_purchase_at < f.first_purchase_at",
+                          2, params, &ctx->err);
+        rc = res == NULL ? ctx->err.code : 0;
         PQclear(res);
-        const char *cparams[] = {params[0], params[2]};
+    }
+    if (rc == 0 && ctx->reprocess && users.count > 0)
+        rc = recompute_first_purchase(ctx, all_users);
+    if (rc == 0 && users.count > 0) {
+        const char *cparams[] = {all_users, zone_name(ctx)};
         res = md_pg_query(
             ctx->conn,
             "INSERT INTO medallion.cohort_dirty (cohort_month) SELECT DISTINCT "
@@ -411,12 +448,12 @@ static int mark_purchases(md_job_ctx_t *ctx, txn_state_t *st, int n) {
             "medallion.user_first_seen f WHERE f.user_id = ANY($1::uuid[]) AND f.first_event_at "
             "IS NOT NULL ORDER BY 1 ON CONFLICT (cohort_month) DO UPDATE SET marked_at = now()",
             2, cparams, &ctx->err);
+        rc = res == NULL ? ctx->err.code : 0;
+        PQclear(res);
     }
     md_array_lit_free(&ts);
-    if (res == NULL)
-        return ctx->err.code;
-    PQclear(res);
-    return 0;
+    md_array_lit_free(&users);
+    return rc;
 }
 
 static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {

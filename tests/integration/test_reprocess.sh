@@ -47,6 +47,57 @@ assert_ne "0" "$(qq "SELECT count(*) FROM analytics.transactions_validated WHERE
 assert_eq "$outside_before" "$(qq "SELECT md5(string_agg(concat_ws('|', id, amount_base), ',' ORDER BY id)) FROM analytics.transactions_validated WHERE NOT (created_at >= '$from' AND created_at < '$to') OR created_at IS NULL")" "rows outside the range untouched"
 assert_eq "$(qq "SELECT count(*) FROM analytics.transactions_raw")" "$(qq "SELECT count(*) FROM analytics.transactions_validated")" "one silver row per bronze transaction"
 
+# A rule change that makes counted purchases stop counting: EUR is no longer a
+# known currency. first_purchase_at must move later (least() alone cannot), and
+# the cohorts of every user of a re-derived row must be recomputed.
+"$MEDALLIOND" run calculate_user_cohorts >/dev/null 2>&1 || md_fail "cohorts before the currency change"
+qq "DROP TABLE IF EXISTS public.first_purchase_before;
+    CREATE TABLE public.first_purchase_before AS SELECT user_id, first_purchase_at FROM medallion.user_first_seen" >/dev/null
+qq "DELETE FROM analytics.fx_rates WHERE currency = 'EUR'; DELETE FROM analytics.currencies WHERE code = 'EUR'" >/dev/null
+"$MEDALLIOND" reprocess --from "$from" --to "$to" validate_transactions >/dev/null 2>&1 || md_fail "reprocess after EUR became unknown"
+assert_ne "0" "$(qq "SELECT count(*) FROM analytics.transactions_validated WHERE currency = 'EUR' AND NOT is_valid
+                     AND 'currency_unknown' = ANY(validation_errors) AND created_at >= '$from' AND created_at < '$to'")" \
+    "EUR rows in the range are now invalid (currency_unknown)"
+assert_ne "0" "$(qq "SELECT count(*) FROM public.first_purchase_before b JOIN medallion.user_first_seen f USING (user_id)
+                     WHERE b.first_purchase_at IS NOT NULL
+                       AND (f.first_purchase_at IS NULL OR f.first_purchase_at > b.first_purchase_at)")" \
+    "some users' first purchase moved later or went away"
+assert_eq "0" "$(qq "SELECT count(*) FROM medallion.user_first_seen f WHERE f.first_purchase_at IS DISTINCT FROM
+                       (SELECT min(t.created_at) FROM analytics.transactions_validated t WHERE t.user_id = f.user_id
+                        AND t.is_valid AND NOT t.is_duplicate AND t.status = 'succeeded')")" \
+    "first_purchase_at = plain SQL over silver for every user"
+"$MEDALLIOND" run calculate_user_cohorts >/dev/null 2>&1 || md_fail "cohorts after the currency change"
+assert_eq "0" "$(qq "WITH fs AS (SELECT user_id, date_trunc('month', min(created_at) AT TIME ZONE 'UTC')::date AS cm
+                                 FROM analytics.events_clean WHERE is_valid AND user_id IS NOT NULL GROUP BY user_id),
+                     rev AS (SELECT fs.cm, coalesce(sum(t.amount_base) FILTER (WHERE t.is_valid AND NOT t.is_duplicate
+                                 AND t.status = 'succeeded'), 0) AS r
+                             FROM fs LEFT JOIN analytics.transactions_validated t USING (user_id) GROUP BY 1)
+                     SELECT count(*) FROM rev FULL JOIN analytics.user_cohorts c ON c.cohort_month = rev.cm
+                     WHERE c.total_revenue IS DISTINCT FROM rev.r")" "cohort revenue = plain SQL over silver after the change"
+qq "DROP TABLE public.first_purchase_before" >/dev/null
+
+# The same change, isolated: the only purchase of the only user of a cohort
+# stops counting. Nothing else marks that cohort month, so only the reprocessed
+# page can: its revenue must drop to 0.
+md_newdb "t_reprocess_cohort_$$"
+qq "INSERT INTO analytics.events_raw (event_id, event_type, user_id, session_id, source, created_at)
+    VALUES (gen_random_uuid(), 'page_view', 'aaaaaaaa-0000-4000-8000-000000000001', 's1', 'web', now() - interval '7 days');
+    INSERT INTO analytics.transactions_raw (external_id, user_id, amount, currency, status, payment_method, source, created_at)
+    VALUES ('pay-1', 'aaaaaaaa-0000-4000-8000-000000000001', 1000, 'EUR', 'succeeded', 'card', 'stripe', now() - interval '7 days')" >/dev/null
+"$MEDALLIOND" run clean_events validate_transactions build_user_sessions calculate_user_cohorts >/dev/null 2>&1 \
+    || md_fail "pipeline for the one-user cohort"
+cohort="SELECT total_revenue > 0 FROM analytics.user_cohorts
+        WHERE cohort_month = date_trunc('month', now() - interval '7 days')::date"
+assert_eq "t" "$(qq "$cohort")" "the one-user cohort has revenue"
+qq "DELETE FROM analytics.fx_rates WHERE currency = 'EUR'; DELETE FROM analytics.currencies WHERE code = 'EUR'" >/dev/null
+from=$(qq "SELECT to_char(now() - interval '8 days', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+to=$(qq "SELECT to_char(now() - interval '6 days', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+"$MEDALLIOND" reprocess --from "$from" --to "$to" validate_transactions >/dev/null 2>&1 || md_fail "reprocess the one purchase"
+"$MEDALLIOND" run calculate_user_cohorts >/dev/null 2>&1 || md_fail "cohorts after the one purchase stopped counting"
+assert_eq "f" "$(qq "$cohort")" "its revenue is gone from the cohort"
+assert_eq "" "$(qq "SELECT first_purchase_at FROM medallion.user_first_seen
+                    WHERE user_id = 'aaaaaaaa-0000-4000-8000-000000000001'")" "and the user has no first purchase any more"
+
 # Bad usage.
 rc=0; "$MEDALLIOND" reprocess --from "$to" --to "$from" clean_events >/dev/null 2>&1 || rc=$?
 assert_eq "2" "$rc" "from >= to is bad usage"
