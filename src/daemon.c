@@ -483,6 +483,13 @@ static void dispatch(md_daemon_t *d) {
         for (int i = 0; i < w->nslots; i++)
             if (md_pgpool_acquire(d->pool, &w->slots[i]) != 0)
                 abort(); /* available() said there were enough */
+        if (w->cfg != NULL && w->cfg != d->cfg) {
+            /* Queued across a reload: the work runs with the config current when
+             * it starts (batch_size, timeout, ...), like a run queued after it. */
+            cfgref_t *queued_with = w->cfg;
+            w->cfg = cfgref_get(d->cfg);
+            cfgref_put(queued_with);
+        }
         if (w->kind == W_RUN) {
             d->running[w->job] = w;
             int64_t timeout = w->cfg->cfg->jobs[w->job].timeout_ms;

@@ -60,7 +60,7 @@ assert_eq "1" "$(runs "job_name = 'calculate_daily_metrics' AND trigger = 'catch
 kill -TERM $pid; wait $pid || true
 
 # --- timeout: a run blocked on a lock is cancelled and recorded timed_out -----
-mkfifo "$tmp/locker"
+mkfifo "$tmp/locker" "$tmp/locker2"
 psql -X -q -v ON_ERROR_STOP=1 <"$tmp/locker" >/dev/null 2>&1 &
 pids+=($!)
 exec 3>"$tmp/locker"
@@ -98,4 +98,53 @@ kill -TERM $pid
 rc=0; wait $pid || rc=$?
 assert_eq "0" "$rc" "SIGTERM after the timeouts: exit 0"
 assert_eq "0" "$(runs "status = 'running' AND instance LIKE '$host:$pid'")" "no run of this daemon left running"
+
+# --- a run queued across a reload starts with the reloaded config ------------
+# pool_size 2: one run at a time. clean_api_logs blocks on a lock and holds both
+# connections until its 4 s timeout. A first reload enables clean_user_actions
+# (timeout 10m), whose run then waits in the queue; a second reload gives it a
+# 1 s timeout. Blocked on a lock too, it must be cancelled after 1 s.
+qq "DELETE FROM medallion.job_runs" >/dev/null
+qq "INSERT INTO analytics.api_logs_raw (request_id, method, path, status_code, response_time_ms, source)
+    VALUES ('r-queued', 'GET', '/x', 200, 5, 'web')" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 <"$tmp/locker2" >/dev/null 2>&1 &
+pids+=($!)
+exec 3>"$tmp/locker2"
+echo "BEGIN; LOCK TABLE analytics.api_logs_clean, analytics.user_actions_clean IN ACCESS EXCLUSIVE MODE;" >&3
+locks_held() { [ "$(qq "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname IN ('api_logs_clean', 'user_actions_clean') AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 2 ]; }
+wait_for 10 locks_held || md_fail "the test could not take its locks"
+queued_cfg() { # enabled and timeout of clean_user_actions
+    cat <<YAML
+database: {pool_size: 2}
+jobs:
+  clean_events: {enabled: false}
+  clean_api_logs: {schedule: "* * * * * *", timeout: 4s}
+  clean_user_actions: {schedule: "* * * * * *", enabled: $1, timeout: $2}
+  validate_transactions: {enabled: false}
+  build_user_sessions: {enabled: false}
+  calculate_daily_metrics: {enabled: false}
+  calculate_revenue_summary: {enabled: false}
+  calculate_user_cohorts: {enabled: false}
+  update_kpi_dashboard: {enabled: false}
+YAML
+}
+queued_cfg false 10m >"$tmp/q.yaml"
+"$MEDALLIOND" -c "$tmp/q.yaml" >"$tmp/q.log" 2>&1 &
+pid=$!; pids+=($pid)
+wait_for 20 has_runs "job_name = 'clean_api_logs' AND status = 'running'" \
+    || md_fail "clean_api_logs never started: $(tail -5 "$tmp/q.log")"
+queued_cfg true 10m >"$tmp/q.yaml"
+kill -HUP $pid
+sleep 1.5 # a tick passes: clean_user_actions waits in the queue behind clean_api_logs
+queued_cfg true 1s >"$tmp/q.yaml"
+kill -HUP $pid
+wait_for 20 has_runs "job_name = 'clean_user_actions' AND status = 'timed_out'" \
+    || md_fail "the queued run never timed out: $(tail -5 "$tmp/q.log")"
+assert_eq "timed out after 1000 ms; rolled back" \
+    "$(qq "SELECT message FROM medallion.job_runs WHERE job_name = 'clean_user_actions' AND status = 'timed_out' ORDER BY run_id LIMIT 1")" \
+    "the run queued before the reload used the reloaded timeout"
+echo "COMMIT;" >&3
+exec 3>&-
+kill -TERM $pid
+wait $pid || true
 md_finish
