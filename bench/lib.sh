@@ -59,8 +59,18 @@ q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 now_ns() { date +%s%N; }
 ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
 # Timing starts from a clean checkpoint each time so no measurement pays for the
-# previous one's dirty buffers.
-checkpoint() { q "CHECKPOINT" >/dev/null; }
+# previous one's dirty buffers; `sync` then writes the files the checkpoint left
+# dirty in the page cache (fsync is off), so the kernel's writeback of one
+# measurement's data does not land in the next one.
+checkpoint() {
+    q "CHECKPOINT" >/dev/null
+    sync
+}
+# Busy CPU time of the whole machine, in 1/100 s (user + nice + system + irq +
+# softirq, all cores): the work a measurement cost, wherever it ran (client,
+# server backends, kernel). Wall time hides that two cores were used.
+cpu_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+cpu_s_since() { awk -v a="$1" -v b="$(cpu_busy)" 'BEGIN { printf "%.1f", (b - a) / 100 }'; }
 
 # bench_gen SCHEMA [psql -v NAME=VALUE ...]: scripts/demo_data.sql into SCHEMA. The
 # generator is deterministic in its parameters, so two schemas given the same ones get

@@ -58,8 +58,9 @@ EOF
 
 have_time=0
 [ -x /usr/bin/time ] && have_time=1
-run_job() { # $1: label for the log file; sets wall_ms and rss_kb
-    local t
+run_job() { # $1: label for the log file; sets wall_ms, cpu_s and rss_kb
+    local t c
+    c="$(cpu_busy)"
     t="$(now_ns)"
     if [ "$have_time" = 1 ]; then
         /usr/bin/time -f %M -o "$tmp/rss.$1" "$bin" run -c "$tmp/bench.yaml" clean_events \
@@ -72,6 +73,7 @@ run_job() { # $1: label for the log file; sets wall_ms and rss_kb
         wall_ms="$(ms_since "$t")"
         rss_kb=""
     fi
+    cpu_s="$(cpu_s_since "$c")"
 }
 last_run() {
     q "SELECT status, rows_read, rows_written, rows_duplicate,
@@ -83,6 +85,7 @@ echo "== (a) medalliond run clean_events (batch_size $batch)"
 checkpoint
 run_job first
 md_ms="$wall_ms"
+md_cpu="$cpu_s"
 md_rss_kb="$rss_kb"
 IFS='|' read -r md_status md_read md_written md_dup md_job_ms <<<"$(last_run)"
 [ "$md_status" = succeeded ] || { echo "$0: clean_events run status: $md_status" >&2; cat "$tmp/run.first.log" >&2; exit 1; }
@@ -90,9 +93,11 @@ md_silver="$(q "SELECT count(*) FROM analytics.events_clean")"
 
 echo "== (b) SELECT seedref.clean_events()"
 checkpoint
+c0="$(cpu_busy)"
 t0="$(now_ns)"
 seed_written="$(q "SELECT seedref.clean_events()")"
 seed_ms="$(ms_since "$t0")"
+seed_cpu="$(cpu_s_since "$c0")"
 
 echo "== (c) COPY floor: binary COPY out of events_raw, into a LIKE events_clean INCLUDING ALL table"
 # LIKE ... INCLUDING ALL copies the unique index on event_id, which the retried events in
@@ -107,10 +112,12 @@ for ix in $uniq; do
     q "DROP INDEX $ix; $def" >/dev/null
 done
 checkpoint
+c0="$(cpu_busy)"
 t0="$(now_ns)"
 psql -X -q -v ON_ERROR_STOP=1 -c "\copy (SELECT id, event_id, event_type, user_id, session_id, properties, source, created_at, ingested_at, true, 1.00::numeric(3,2), '{}'::text[] FROM analytics.events_raw ORDER BY ingest_xid, id) TO STDOUT WITH (FORMAT binary)" |
     psql -X -q -v ON_ERROR_STOP=1 -c "\copy floor.events_clean (id, event_id, event_type, user_id, session_id, properties, source, created_at, ingested_at, is_valid, quality_score, validation_errors) FROM STDIN WITH (FORMAT binary)"
 floor_ms="$(ms_since "$t0")"
+floor_cpu="$(cpu_s_since "$c0")"
 floor_written="$(q "SELECT count(*) FROM floor.events_clean")"
 
 echo "== (d) no-op incremental run (nothing new in bronze)"
@@ -134,15 +141,15 @@ echo
 echo "bronze → silver benchmark: clean_events, $bronze bronze rows (${bronze_mb} MB with indexes), batch_size $batch"
 bench_machine
 echo
-printf '%-40s %11s %11s  %s\n' "measurement" "wall ms" "rows/s" "notes"
-printf '%-40s %11s %11s  %s\n' "(a) medalliond run clean_events" "$(fmt "$md_ms" 1)" \
-    "$(rate "$bronze" "$md_ms")" \
+printf '%-40s %11s %11s %7s  %s\n' "measurement" "wall ms" "rows/s" "CPU s" "notes"
+printf '%-40s %11s %11s %7s  %s\n' "(a) medalliond run clean_events" "$(fmt "$md_ms" 1)" \
+    "$(rate "$bronze" "$md_ms")" "$md_cpu" \
     "peak RSS $rss_mb MB; job_runs ${md_job_ms} ms; read $md_read, written $md_written, duplicates $md_dup"
-printf '%-40s %11s %11s  %s\n' "(b) SELECT seedref.clean_events()" "$(fmt "$seed_ms" 1)" \
-    "$(rate "$bronze" "$seed_ms")" "written $seed_written (no dedup, no validation codes)"
-printf '%-40s %11s %11s  %s\n' "(c) COPY floor (binary out | in)" "$(fmt "$floor_ms" 1)" \
-    "$(rate "$bronze" "$floor_ms")" "written $floor_written (no transform at all)"
-printf '%-40s %11s %11s  %s\n' "(d) no-op incremental run" "$(fmt "$noop_ms" 1)" "-" \
+printf '%-40s %11s %11s %7s  %s\n' "(b) SELECT seedref.clean_events()" "$(fmt "$seed_ms" 1)" \
+    "$(rate "$bronze" "$seed_ms")" "$seed_cpu" "written $seed_written (no dedup, no validation codes)"
+printf '%-40s %11s %11s %7s  %s\n' "(c) COPY floor (binary out | in)" "$(fmt "$floor_ms" 1)" \
+    "$(rate "$bronze" "$floor_ms")" "$floor_cpu" "written $floor_written (no transform at all)"
+printf '%-40s %11s %11s %7s  %s\n' "(d) no-op incremental run" "$(fmt "$noop_ms" 1)" "-" "-" \
     "job_runs ${noop_job_ms} ms; read $noop_read"
 echo
 printf '%-40s %11s %11s  %s\n' "ratio" "value" "target" "verdict"
