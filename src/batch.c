@@ -567,6 +567,9 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
     return rc;
 }
 
+/* config.c (jobs.<name>.write_connections) and jobdefs.c allow up to 4. */
+_Static_assert(MD_BATCH_MAX_CONNECTIONS == 4, "keep config.c and jobdefs.c in step");
+
 static int slot_init(md_batch_slot_t *s, PGconn *conn, bool own_conn) {
     memset(s, 0, sizeof(*s));
     if (pthread_mutex_init(&s->mu, NULL) != 0)
@@ -595,13 +598,13 @@ static void slot_free(md_batch_slot_t *s) {
     pthread_mutex_destroy(&s->mu);
 }
 
-/* The second connection of an overlapping run, opened when a second page is
- * needed: a run with less than a page of work never opens it. */
-static int open_second(md_job_ctx_t *ctx, md_batch_slot_t *s) {
+/* The extra connections of an overlapping run, each opened when a page needs
+ * it: a run with less than a page of work never opens one. */
+static int open_extra(md_job_ctx_t *ctx, md_batch_slot_t *s) {
     PGconn *conn;
     md_error_t err = {0};
     if (md_pg_connect(ctx->cfg->database_url, &conn, &err) != 0) {
-        md_log_warn("%s: cannot open its second write connection, writing on one: %s",
+        md_log_warn("%s: cannot open another write connection, writing on those it has: %s",
                     ctx->jcfg->def->name, err.msg);
         return err.code ? err.code : -EIO;
     }
@@ -663,48 +666,67 @@ static int commit_page(md_job_ctx_t *ctx, md_batch_slot_t *s) {
 int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
     if (ctx->reprocess)
         return reprocess_run(ctx, spec);
-    bool overlap = spec->pipeline && ctx->jcfg->write_connections > 1;
+    /* width: pages open at once, each on its own connection (slot). Page k
+     * runs on slot k % width; the oldest open page commits once width pages
+     * are open, so when page k is processed, pages k-width+1 .. k-1 may be
+     * open and every page before them has committed. */
+    int width = spec->pipeline ? ctx->jcfg->write_connections : 1;
+    if (width < 1)
+        width = 1;
+    if (width > MD_BATCH_MAX_CONNECTIONS)
+        width = MD_BATCH_MAX_CONNECTIONS;
     PGconn *home = ctx->conn;
-    md_batch_slot_t slots[2];
-    batch_range_t next = {0};
-    int rc = slot_init(&slots[0], home, false);
-    if (rc == 0 && (rc = slot_init(&slots[1], NULL, false)) != 0)
-        slot_free(&slots[0]);
-    if (rc != 0)
+    md_batch_slot_t slots[MD_BATCH_MAX_CONNECTIONS];
+    int nslots = 0, rc = 0;
+    for (; nslots < width && rc == 0; nslots++)
+        rc = slot_init(&slots[nslots], nslots == 0 ? home : NULL, false);
+    if (rc != 0) {
+        for (int i = 0; i < nslots - 1; i++)
+            slot_free(&slots[i]);
         return md_error_set(&ctx->err, rc, "out of memory");
-    /* open: the slot whose page waits for its commit while the next one is
-     * read (overlapping runs only), -1 when none. */
-    int open = -1;
-    for (bool more = true; more;) {
+    }
+    batch_range_t next = {0};
+    int oldest = 0, nopen = 0; /* open pages: slots oldest, oldest+1, ... (mod width) */
+    int64_t page_no = 0;
+    for (bool more = true; more || nopen > 0;) {
+        if (!more || nopen >= width) { /* commit the oldest open page */
+            rc = commit_page(ctx, &slots[oldest]);
+            oldest = (oldest + 1) % width;
+            nopen--;
+            if (rc != 0)
+                break;
+            continue;
+        }
         if (md_job_cancelled(ctx)) {
             rc = md_error_set(&ctx->err, -ECANCELED, "cancelled between batches");
             break;
         }
-        int si = open == 0 ? 1 : 0;
-        if (si == 1 && slots[1].conn == NULL && open_second(ctx, &slots[1]) != 0) {
-            overlap = false; /* write the rest on one connection */
-            if ((rc = commit_page(ctx, &slots[0])) != 0)
+        int si = (int)(page_no % width);
+        if (slots[si].conn == NULL && open_extra(ctx, &slots[si]) != 0) {
+            /* Go on with the connections there are: commit what is open, then
+             * narrow the ring to them. */
+            while (nopen > 0 && rc == 0) {
+                rc = commit_page(ctx, &slots[oldest]);
+                oldest = (oldest + 1) % width;
+                nopen--;
+            }
+            if (rc != 0)
                 break;
-            open = -1;
+            width = si;
+            oldest = 0;
+            page_no = 0;
             si = 0;
         }
-        if ((rc = start_page(ctx, spec, &slots[si], &next, open < 0, overlap)) != 0)
+        rc = start_page(ctx, spec, &slots[si], &next, nopen == 0, width > 1);
+        nopen++;
+        page_no++;
+        if (rc != 0)
             break;
         more = !slots[si].done;
-        if (open >= 0) {
-            int prev = open;
-            open = -1;
-            if ((rc = commit_page(ctx, &slots[prev])) != 0)
-                break;
-        }
-        if (overlap && more)
-            open = si;
-        else if ((rc = commit_page(ctx, &slots[si])) != 0)
-            break;
     }
     ctx->conn = home;
     ctx->batch_slot = NULL;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nslots; i++) {
         if (rc != 0) {
             (void)wait_copy(ctx, &slots[i], true);
             if (slots[i].conn != NULL)

@@ -240,7 +240,8 @@ static const key_spec_t job_keys[] = {
     {"schedule", K_CRON, JOB(schedule), JOB(cron), 0, 0, NULL},
     {"enabled", K_BOOL, JOB(enabled), 0, 0, 0, NULL},
     {"batch_size", K_INT, JOB(batch_size), 0, 1, 1000000, NULL},
-    {"write_connections", K_INT, JOB(write_connections), 0, 1, 2, NULL},
+    {"write_connections", K_INT, JOB(write_connections), 0, 1, 4,
+     NULL}, /* MD_BATCH_MAX_CONNECTIONS */
     {"timeout", K_DURATION, JOB(timeout_ms), 0, 0, 0, NULL},
     {"timezone", K_TZ, JOB(timezone), JOB(tz), 0, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
@@ -677,7 +678,8 @@ static md_config_t *config_new_defaults(void) {
          * backlog (1M events: 56 s at 10000, 31 s at 50000). */
         job->batch_size = job->def->layer == MD_LAYER_SESSIONS ? 50000 : 10000;
         job->timeout_ms = (job->def->layer == MD_LAYER_GOLD ? 30LL : 5LL) * 60 * 1000;
-        job->write_connections = job->def->max_write_connections;
+        /* Two where pages may overlap: both cores of a small database server. */
+        job->write_connections = job->def->max_write_connections > 1 ? 2 : 1;
         /* schedule/cron and timezone/tz stay NULL until the file has been read:
          * their defaults depend on it (gold zones follow reporting.timezone). */
     }
@@ -753,7 +755,7 @@ static void cross_checks(parse_ctx_t *c, const yaml_node_t *root) {
         if (at != NULL)
             err_at(c, at->start_mark,
                    "jobs.%s.write_connections: %s writes its pages in order on one connection "
-                   "(only clean_events can use 2)",
+                   "(only clean_events can use more than 1)",
                    job->def->name, job->def->name);
         else
             err_nopos(c, "jobs.%s.write_connections: at most %d", job->def->name,

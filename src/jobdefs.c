@@ -4,7 +4,7 @@
 #include <string.h>
 
 static const md_jobdef_t jobdefs[MD_JOB_COUNT] = {
-    {MD_JOB_CLEAN_EVENTS, "clean_events", MD_LAYER_SILVER, "*/5 * * * *", "events_raw", 2},
+    {MD_JOB_CLEAN_EVENTS, "clean_events", MD_LAYER_SILVER, "*/5 * * * *", "events_raw", 4},
     {MD_JOB_CLEAN_API_LOGS, "clean_api_logs", MD_LAYER_SILVER, "*/5 * * * *", "api_logs_raw", 1},
     {MD_JOB_CLEAN_USER_ACTIONS, "clean_user_actions", MD_LAYER_SILVER, "*/5 * * * *",
      "user_actions_raw", 1},

@@ -12,6 +12,9 @@
 #include "medallion/copy.h"
 #include "medallion/job.h"
 
+/* Most pages a run keeps open at once (jobs.<name>.write_connections). */
+#define MD_BATCH_MAX_CONNECTIONS 4
+
 /* One page of source rows, decoded into fields that borrow libpq's buffers. */
 typedef struct md_page {
     int nrows;
@@ -35,13 +38,14 @@ typedef struct md_batch_spec {
      * with ctx->err filled. */
     int (*process)(md_job_ctx_t *ctx, const md_page_t *page, void *state);
     void *state;
-    /* The job lets two pages overlap when jobs.<name>.write_connections is 2:
-     * page n+1 is read, processed and COPYed on a second connection while
-     * page n's last COPY is still running, and pages commit strictly in order.
-     * process() of page n+1 then runs before page n has committed (every page
-     * before n has), so it must treat page n's results as already there: a
+    /* The job lets pages overlap when jobs.<name>.write_connections (W) is
+     * above 1: up to W pages are open at once, each on its own connection,
+     * each page's last COPY still running while the next page is read,
+     * processed and COPYed; pages commit strictly in order. process() of
+     * page n then runs before pages n-W+1 .. n-1 have committed (every page
+     * before them has), so it must treat their results as already there: a
      * job opts in only if its process() does that (clean_events keeps the
-     * previous page's kept event_ids) and its last write is
+     * event_ids kept by the last W-1 pages) and its last write is
      * md_batch_copy_in_last with nothing after it. */
     bool pipeline;
 } md_batch_spec_t;

@@ -23,7 +23,8 @@ typedef struct md_job_config {
     char *schedule; /* default: def->default_schedule */
     md_cron_t *cron;
     int batch_size; /* default 10000, 1..1000000 */
-    /* Connections writing pages at once: 1..def->max_write_connections, default the max. */
+    /* Connections writing pages at once: 1..def->max_write_connections; default 2
+     * where the job allows more than 1, else 1. */
     int write_connections;
     int64_t timeout_ms; /* default 5m for silver/sessions, 30m for gold */
     char *timezone;     /* job's zone; gold jobs default to reporting.timezone, others UTC */

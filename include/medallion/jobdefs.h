@@ -30,8 +30,9 @@ typedef struct md_jobdef {
     md_job_layer_t layer;
     const char *default_schedule;
     const char *source_table; /* table the job's batches read, NULL for gold */
-    /* Connections the job can write pages on at once (jobs.<name>.write_connections):
-     * 2 where the job's pages may overlap (see md_batch_spec_t.pipeline), else 1. */
+    /* Most connections the job can write pages on at once
+     * (jobs.<name>.write_connections): MD_BATCH_MAX_CONNECTIONS where the job's
+     * pages may overlap (see md_batch_spec_t.pipeline), else 1. */
     int max_write_connections;
 } md_jobdef_t;
 

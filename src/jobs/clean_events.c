@@ -2,8 +2,8 @@
  * binary COPY, validates and standardizes each row in C (transform/events.c),
  * drops retries of an event_id that already reached silver (first copy kept,
  * the rest go to medallion.duplicates), and COPYs the result back. No per-row
- * round trip. Pages may overlap (md_batch_spec_t.pipeline): the previous
- * page's kept event_ids count as already in silver, committed or not. */
+ * round trip. Pages may overlap (md_batch_spec_t.pipeline): the event_ids
+ * kept by the pages still open before this one count as already in silver. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +35,12 @@ enum {
 typedef struct events_state {
     md_event_in_t *rows;
     md_keyset_t *in_silver; /* event_id → id of its copy in silver, for this page's event_ids */
-    /* event_id → id of the copy each page keeps, for this page and the one
-     * before (which may not have committed yet): kept[parity] is this page's. */
-    md_keyset_t *kept[2];
-    int parity;
+    /* event_id → id of the copy each page keeps, for this page and the
+     * width - 1 before it (which may not have committed yet): a ring, this
+     * page's is kept[page % width]. */
+    md_keyset_t *kept[MD_BATCH_MAX_CONNECTIONS];
+    int width;
+    int64_t page;
     md_bin_array_t event_ids; /* the lookup's parameter */
     md_copy_writer_t silver, dups;
 } events_state_t;
@@ -126,6 +128,15 @@ static int write_silver(md_copy_writer_t *w, const md_event_out_t *o) {
     return md_copy_row_end(w);
 }
 
+/* Kept by one of the pages before this one that may still be open. */
+static bool kept_earlier(const events_state_t *st, const md_keyset_t *kept_now,
+                         const uint8_t *event_id, int64_t *ret_kept) {
+    for (int i = 0; i < st->width; i++)
+        if (st->kept[i] != kept_now && md_keyset_find(st->kept[i], event_id, ret_kept) == 0)
+            return true;
+    return false;
+}
+
 static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
     events_state_t *st = state;
     int rc;
@@ -138,8 +149,7 @@ static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
             return rc;
     if ((rc = load_in_silver(ctx, st, page->nrows)) != 0)
         return rc;
-    md_keyset_t *kept_now = st->kept[st->parity], *kept_before = st->kept[1 - st->parity];
-    st->parity = 1 - st->parity;
+    md_keyset_t *kept_now = st->kept[st->page++ % st->width];
     md_keyset_clear(kept_now);
 
     int64_t silver_rows = 0, dup_rows = 0;
@@ -150,7 +160,7 @@ static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
              * the one before, still in flight), or earlier in this page. */
             int64_t kept;
             if (md_keyset_find(st->in_silver, in->event_id.b, &kept) == 0 ||
-                md_keyset_find(kept_before, in->event_id.b, &kept) == 0)
+                kept_earlier(st, kept_now, in->event_id.b, &kept))
                 rc = 0;
             else
                 rc = md_keyset_insert_or_get(kept_now, in->event_id.b, in->id, &kept);
@@ -186,10 +196,14 @@ int md_job_clean_events(md_job_ctx_t *ctx) {
     md_copy_writer_init(&st.silver);
     md_copy_writer_init(&st.dups);
     st.in_silver = md_keyset_new(1024);
-    st.kept[0] = md_keyset_new((size_t)ctx->jcfg->batch_size);
-    st.kept[1] = md_keyset_new((size_t)ctx->jcfg->batch_size);
+    st.width = ctx->jcfg->write_connections;
+    if (st.width < 1 || st.width > MD_BATCH_MAX_CONNECTIONS)
+        st.width = st.width < 1 ? 1 : MD_BATCH_MAX_CONNECTIONS;
+    bool oom = st.in_silver == NULL;
+    for (int i = 0; i < st.width; i++)
+        oom |= (st.kept[i] = md_keyset_new((size_t)ctx->jcfg->batch_size)) == NULL;
     int rc;
-    if (st.in_silver == NULL || st.kept[0] == NULL || st.kept[1] == NULL) {
+    if (oom) {
         rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
     } else {
         md_batch_spec_t spec = {
@@ -205,8 +219,8 @@ int md_job_clean_events(md_job_ctx_t *ctx) {
         rc = md_batch_run(ctx, &spec);
     }
     md_keyset_free(st.in_silver);
-    md_keyset_free(st.kept[0]);
-    md_keyset_free(st.kept[1]);
+    for (int i = 0; i < st.width; i++)
+        md_keyset_free(st.kept[i]);
     md_bin_array_free(&st.event_ids);
     md_copy_writer_free(&st.silver);
     md_copy_writer_free(&st.dups);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# clean_events with overlapping pages (write_connections: 2, the default):
-# page n+1 is read and written on a second connection while page n's COPY
-# still runs. Checked here:
-#   - the result equals a one-connection run of the same rows, row for row,
-#     retries across page boundaries included, and the plain-SQL dedup rule;
+# clean_events with overlapping pages (write_connections: 2, the default, up
+# to 4): page n+1 is read and written on another connection while page n's
+# COPY still runs. Checked here:
+#   - the result of 2, 3 and 4 connections equals a one-connection run of the
+#     same rows, row for row, retries across page boundaries included, and the
+#     plain-SQL dedup rule;
 #   - a page whose batch position changed under it is rolled back, never
 #     committed past (the compare-and-set), and the next run is exactly-once;
 #   - a timeout while the second connection's COPY is stuck cancels it.
@@ -17,27 +18,23 @@ cfg() { # file write_connections [timeout]
         "$batch" "$2" "${3:-5m}" >"$1"
 }
 cfg "$tmp/two.yaml" 2
-cfg "$tmp/one.yaml" 1
 exactly_once() {
     qq "SELECT count(*) FROM analytics.events_raw r
         WHERE (SELECT count(*) FROM analytics.events_clean c WHERE c.id = r.id)
             + (SELECT count(*) FROM medallion.duplicates d WHERE d.source_table = 'events_raw' AND d.bronze_id = r.id) <> 1"
 }
 
-# --- same rows, one connection vs two ------------------------------------------
-md_newdb "t_overlap_two_$$"
-two="$PGDATABASE"
+# --- same rows, one connection vs two, three and four ------------------------
+md_newdb "t_overlap_data_$$"
+data="$PGDATABASE"
 qfile "$MEDALLION_SOURCE_DIR/scripts/demo_data.sql" -v events=6000 -v users=200 -v days=20 -v seed=23 \
     -v transactions=0 -v api_logs=0 -v user_actions=0
-one="t_overlap_one_$$"
-psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$one\"" \
-    -c "CREATE DATABASE \"$one\" TEMPLATE \"$two\"" >/dev/null
-
-out=$("$MEDALLIOND" run -c "$tmp/two.yaml" clean_events 2>&1) || md_fail "two-connection run: $out"
-MEDALLION_DATABASE_URL="host=$PGHOST port=$PGPORT user=$PGUSER dbname=$one" \
-    "$MEDALLIOND" run -c "$tmp/one.yaml" clean_events >/dev/null 2>&1 || md_fail "one-connection run"
-md_ok "both runs finished"
-
+# The generator's retries follow their original within a page. Add retries 90
+# rows (2 to 3 pages) later, so that wider rings see their kept copy still open.
+qq "INSERT INTO analytics.events_raw (event_id, event_type, user_id, session_id, source, created_at)
+    SELECT md5('late-retry-' || CASE WHEN g % 50 = 0 AND g > 90 THEN g - 90 ELSE g END)::uuid,
+           'page_view', md5('user-' || g % 7)::uuid, 's-' || g, 'web', now() - interval '1 hour'
+    FROM generate_series(1, 600) g ORDER BY g" >/dev/null
 rows() { # database: silver and ledger rows, minus what differs by run (time, xid)
     psql -X -A -t -q -d "$1" -c "
       SELECT 'c', id, event_id, event_type, user_id, session_id, properties, source, created_at,
@@ -47,7 +44,20 @@ rows() { # database: silver and ledger rows, minus what differs by run (time, xi
              NULL, NULL, NULL FROM medallion.duplicates
       ORDER BY 1, 2" | md5sum
 }
-assert_eq "$(rows "$one")" "$(rows "$two")" "two connections write exactly what one does"
+for w in 1 2 3 4; do
+    db="t_overlap_w${w}_$$"
+    psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$db\"" \
+        -c "CREATE DATABASE \"$db\" TEMPLATE \"$data\"" >/dev/null
+    cfg "$tmp/w$w.yaml" "$w"
+    out=$(MEDALLION_DATABASE_URL="host=$PGHOST port=$PGPORT user=$PGUSER dbname=$db" \
+        "$MEDALLIOND" run -c "$tmp/w$w.yaml" clean_events 2>&1) || md_fail "run with $w connection(s): $out"
+    sum[$w]=$(rows "$db")
+done
+for w in 2 3 4; do
+    assert_eq "${sum[1]}" "${sum[$w]}" "$w connections write exactly what one does"
+done
+two="t_overlap_w2_$$"
+export PGDATABASE="$two" MEDALLION_DATABASE_URL="host=$PGHOST port=$PGPORT user=$PGUSER dbname=$two"
 assert_eq "0" "$(exactly_once)" "every bronze row once in silver or the ledger"
 # Pages in processing order, as the batches cut them.
 pages="WITH p AS (SELECT id, (row_number() OVER (ORDER BY ingest_xid, id) - 1) / $batch AS page
@@ -55,6 +65,9 @@ pages="WITH p AS (SELECT id, (row_number() OVER (ORDER BY ingest_xid, id) - 1) /
 straddling=$(qq "$pages SELECT count(*) FROM medallion.duplicates d JOIN p b ON b.id = d.bronze_id
                  JOIN p k ON k.id = d.kept_id WHERE b.page = k.page + 1")
 assert_ne "0" "$straddling" "retries whose kept copy is in the page just before ($straddling), written while it was in flight"
+further=$(qq "$pages SELECT count(*) FROM medallion.duplicates d JOIN p b ON b.id = d.bronze_id
+              JOIN p k ON k.id = d.kept_id WHERE b.page - k.page IN (2, 3)")
+assert_ne "0" "$further" "retries whose kept copy is 2 or 3 pages before ($further): open pages at widths 3 and 4"
 assert_eq "0" "$(qq "WITH expected AS (
     SELECT id, min(id) OVER (PARTITION BY event_id) AS kept FROM analytics.events_raw WHERE event_id IS NOT NULL)
   SELECT count(*) FROM (
@@ -66,7 +79,9 @@ assert_eq "0" "$(qq "WITH expected AS (
 assert_eq "1" "$(qq "SELECT count(*) FROM medallion.job_runs WHERE job_name = 'clean_events'
                      AND status = 'succeeded' AND rows_read = (SELECT count(*) FROM analytics.events_raw)
                      AND rows_written + rows_duplicate = rows_read")" "job_runs counts every row once"
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$one\"" >/dev/null
+for db in "$data" t_overlap_w1_$$ t_overlap_w3_$$ t_overlap_w4_$$; do
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null
+done
 
 # A slow page: inserting bronze id $1 into silver sleeps $2 seconds (test-only trigger).
 slow_page() {

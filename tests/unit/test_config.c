@@ -265,6 +265,7 @@ static void test_scalar_spellings(void **state) {
         {"jobs: {clean_events: {batch_size: 1000000}}\n", 4, 1000000, 0.20},
         {"jobs: {clean_events: {batch_size: 1}}\n", 4, 1, 0.20},
         {"jobs: {clean_events: {write_connections: 1}}\n", 4, 10000, 0.20},
+        {"jobs: {clean_events: {write_connections: 4}}\n", 4, 10000, 0.20},
         {"fraud: {velocity: {add: 0}}\n", 4, 10000, 0.0},
         {"fraud: {velocity: {add: 1}}\n", 4, 10000, 1.0},
         {"fraud: {velocity: {add: 1.0e-1}}\n", 4, 10000, 0.1},
@@ -273,8 +274,9 @@ static void test_scalar_spellings(void **state) {
         md_config_t *cfg = load_ok(nums[i].yaml);
         assert_int_equal(cfg->pool_size, nums[i].pool);
         assert_int_equal(cfg->jobs[MD_JOB_CLEAN_EVENTS].batch_size, nums[i].batch);
+        const char *wc = strstr(nums[i].yaml, "write_connections: ");
         assert_int_equal(cfg->jobs[MD_JOB_CLEAN_EVENTS].write_connections,
-                         strstr(nums[i].yaml, "write_connections") ? 1 : 2);
+                         wc ? atoi(wc + strlen("write_connections: ")) : 2);
         assert_true(cfg->fraud_velocity_add == nums[i].add);
         md_config_free(cfg);
     }
@@ -336,11 +338,11 @@ static const err_case_t err_cases[] = {
      NULL},
     {"jobs:\n  clean_events:\n    batch_size: 0\n",
      "t.yaml:3:17: jobs.clean_events.batch_size: 0 is out of range (1..1000000)", NULL},
-    {"jobs:\n  clean_events:\n    write_connections: 3\n",
-     "t.yaml:3:24: jobs.clean_events.write_connections: 3 is out of range (1..2)", NULL},
+    {"jobs:\n  clean_events:\n    write_connections: 5\n",
+     "t.yaml:3:24: jobs.clean_events.write_connections: 5 is out of range (1..4)", NULL},
     {"jobs:\n  validate_transactions:\n    write_connections: 2\n",
      "t.yaml:3:24: jobs.validate_transactions.write_connections: validate_transactions writes its "
-     "pages in order on one connection (only clean_events can use 2)",
+     "pages in order on one connection (only clean_events can use more than 1)",
      NULL},
     {"jobs:\n  clean_events: true\n",
      "t.yaml:2:17: jobs.clean_events: expected a mapping of job settings, got a scalar", NULL},
