@@ -253,7 +253,8 @@ static int apply_velocity(md_job_ctx_t *ctx, txn_state_t *st, int n) {
         }
     }
     PQclear(res);
-    qsort(st->hist, st->hist_len, sizeof(*st->hist), user_ts_cmp);
+    if (st->hist_len > 1) /* hist is NULL while empty: qsort must not see it */
+        qsort(st->hist, st->hist_len, sizeof(*st->hist), user_ts_cmp);
     free(st->ts_scratch);
     st->ts_scratch = malloc((st->hist_len + 1) * sizeof(md_ts_t));
     if (st->ts_scratch == NULL)

@@ -92,7 +92,7 @@ assert_eq "t" "$(qq "$cohort")" "the one-user cohort has revenue"
 qq "DELETE FROM analytics.fx_rates WHERE currency = 'EUR'; DELETE FROM analytics.currencies WHERE code = 'EUR'" >/dev/null
 from=$(qq "SELECT to_char(now() - interval '8 days', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
 to=$(qq "SELECT to_char(now() - interval '6 days', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
-"$MEDALLIOND" reprocess --from "$from" --to "$to" validate_transactions >/dev/null 2>&1 || md_fail "reprocess the one purchase"
+out=$("$MEDALLIOND" reprocess --from "$from" --to "$to" validate_transactions 2>&1) || md_fail "reprocess the one purchase: $out"
 "$MEDALLIOND" run calculate_user_cohorts >/dev/null 2>&1 || md_fail "cohorts after the one purchase stopped counting"
 assert_eq "f" "$(qq "$cohort")" "its revenue is gone from the cohort"
 assert_eq "" "$(qq "SELECT first_purchase_at FROM medallion.user_first_seen
