@@ -368,7 +368,8 @@ int md_batch_copy_in_last(md_job_ctx_t *ctx, const char *target, md_copy_writer_
         return md_error_set(&ctx->err, rc, "cannot finish the COPY data for %s", target);
     }
     /* The helper sends this page's bytes; the writer gets the buffer of the
-     * slot's previous page back, so memory stays at two pages. */
+     * slot's previous page back, so memory stays at one page per open page,
+     * plus the one being encoded. */
     md_buf_t spare = s->copy_data;
     s->copy_data = w->buf;
     w->buf = spare;
@@ -608,11 +609,9 @@ static int open_extra(md_job_ctx_t *ctx, md_batch_slot_t *s) {
                     ctx->jcfg->def->name, err.msg);
         return err.code ? err.code : -EIO;
     }
-    slot_free(s);
-    if (slot_init(s, conn, true) != 0) {
-        PQfinish(conn);
-        return -ENOMEM;
-    }
+    s->conn = conn; /* the slot was set up without a connection */
+    s->own_conn = true;
+    s->cancel = PQgetCancel(conn);
     return 0;
 }
 

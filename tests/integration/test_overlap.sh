@@ -56,6 +56,22 @@ done
 for w in 2 3 4; do
     assert_eq "${sum[1]}" "${sum[$w]}" "$w connections write exactly what one does"
 done
+
+# Four wanted, three allowed (a role limited to 3 connections: work, lock and
+# one extra): the run narrows to the connections it got and says so.
+lim="t_overlap_lim_$$"
+psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$lim\"" \
+    -c "CREATE DATABASE \"$lim\" TEMPLATE \"$data\"" \
+    -c "DROP ROLE IF EXISTS \"$lim\"" -c "CREATE ROLE \"$lim\" LOGIN BYPASSRLS CONNECTION LIMIT 3" >/dev/null
+psql -X -q -d "$lim" -v ON_ERROR_STOP=1 -c "
+    GRANT USAGE ON SCHEMA analytics, medallion TO \"$lim\";
+    GRANT ALL ON ALL TABLES IN SCHEMA analytics, medallion TO \"$lim\";
+    GRANT ALL ON ALL SEQUENCES IN SCHEMA analytics, medallion TO \"$lim\"" >/dev/null
+out=$(MEDALLION_DATABASE_URL="host=$PGHOST port=$PGPORT user=$lim dbname=$lim" \
+    "$MEDALLIOND" run -c "$tmp/w4.yaml" clean_events 2>&1) || md_fail "run with 4 wanted, 3 allowed: $out"
+assert_match "cannot open another write connection, writing on those it has" "$out" "the run says it writes on fewer"
+assert_eq "${sum[1]}" "$(rows "$lim")" "and still writes exactly what one connection does"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$lim\"" -c "DROP ROLE IF EXISTS \"$lim\"" >/dev/null
 two="t_overlap_w2_$$"
 export PGDATABASE="$two" MEDALLION_DATABASE_URL="host=$PGHOST port=$PGPORT user=$PGUSER dbname=$two"
 assert_eq "0" "$(exactly_once)" "every bronze row once in silver or the ledger"
