@@ -4,12 +4,13 @@
  * position; COMMIT. A kill at any instant loses or repeats nothing, because
  * the writes and the position move commit together.
  *
- * Overlapping pages (md_batch_spec_t.pipeline, write_connections 2): while a
- * helper thread still sends page n's last COPY on one connection, page n+1 is
- * read and written on the other, so both server backends work at once. Pages
- * still commit one at a time and in order. Each commit moves the position
- * only if it is still the one the page was read from, so a page can never
- * commit past one that did not. */
+ * Overlapping pages (md_batch_spec_t.pipeline, write_connections 2..4): while
+ * a helper thread still sends page n's last COPY on its connection, page n+1
+ * is read and written on another, so several server backends work at once.
+ * Pages still commit one at a time and in order; only a page that starts with
+ * no other page open reads (and locks) the position row. Each commit moves the
+ * position only if it is still the one the page was read from, so a page can
+ * never commit past one that did not. */
 #include "medallion/batch.h"
 
 #include <ctype.h>
@@ -69,8 +70,7 @@ typedef struct md_batch_slot {
     pthread_cond_t cv;
     bool copy_finished; /* under mu */
     md_buf_t copy_data; /* owned while the helper runs */
-    char copy_sql[512];
-    char copy_what[256];
+    char copy_target[512];
     int copy_rc;
     md_error_t copy_err;
 } md_batch_slot_t;
@@ -262,9 +262,12 @@ static int fetch_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, const batc
     return rc;
 }
 
-/* COPY ... FROM STDIN (FORMAT binary) of complete binary COPY data. */
-static int copy_in_bytes(PGconn *conn, const char *sql, const char *what, const char *data,
-                         size_t len, int prior_rc, md_error_t *ret_err) {
+/* COPY target FROM STDIN (FORMAT binary) of complete binary COPY data; with
+ * prior_rc != 0 the COPY is started and aborted, so the error is the caller's. */
+static int copy_in_bytes(PGconn *conn, const char *target, const char *data, size_t len,
+                         int prior_rc, md_error_t *ret_err) {
+    char sql[1024];
+    snprintf(sql, sizeof(sql), "COPY %s FROM STDIN (FORMAT binary)", target);
     PGresult *res = PQexec(conn, sql);
     if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
         md_pg_error(conn, res, "writing a batch", ret_err);
@@ -284,7 +287,7 @@ static int copy_in_bytes(PGconn *conn, const char *sql, const char *what, const 
         rc = -EIO;
     res = PQgetResult(conn);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        md_pg_error(conn, res, what, ret_err);
+        md_pg_error(conn, res, target, ret_err);
         rc = -EIO;
     }
     PQclear(res);
@@ -294,22 +297,20 @@ static int copy_in_bytes(PGconn *conn, const char *sql, const char *what, const 
 }
 
 int md_batch_copy_in(PGconn *conn, const char *target, md_copy_writer_t *w, md_error_t *ret_err) {
-    char sql[1024];
-    snprintf(sql, sizeof(sql), "COPY %s FROM STDIN (FORMAT binary)", target);
     int rc = md_copy_writer_trailer(w);
     const char *data = NULL;
     size_t len = 0;
     if (rc == 0)
         rc = md_copy_writer_take(w, &data, &len);
-    rc = copy_in_bytes(conn, sql, target, data, len, rc, ret_err);
+    rc = copy_in_bytes(conn, target, data, len, rc, ret_err);
     md_copy_writer_reset(w);
     return rc;
 }
 
 static void *copy_thread(void *arg) {
     md_batch_slot_t *s = arg;
-    int rc = copy_in_bytes(s->conn, s->copy_sql, s->copy_what, s->copy_data.data, s->copy_data.len,
-                           0, &s->copy_err);
+    int rc = copy_in_bytes(s->conn, s->copy_target, s->copy_data.data, s->copy_data.len, 0,
+                           &s->copy_err);
     pthread_mutex_lock(&s->mu);
     s->copy_rc = rc;
     s->copy_finished = true;
@@ -374,14 +375,12 @@ int md_batch_copy_in_last(md_job_ctx_t *ctx, const char *target, md_copy_writer_
     s->copy_data = w->buf;
     w->buf = spare;
     md_copy_writer_reset(w);
-    snprintf(s->copy_sql, sizeof(s->copy_sql), "COPY %s FROM STDIN (FORMAT binary)", target);
-    snprintf(s->copy_what, sizeof(s->copy_what), "%s", target);
+    snprintf(s->copy_target, sizeof(s->copy_target), "%s", target);
     s->copy_rc = 0;
     s->copy_finished = false;
     md_error_clear(&s->copy_err);
     if (pthread_create(&s->thread, NULL, copy_thread, s) != 0) /* no thread: send it now */
-        return copy_in_bytes(s->conn, s->copy_sql, target, s->copy_data.data, s->copy_data.len, 0,
-                             &ctx->err);
+        return copy_in_bytes(s->conn, target, s->copy_data.data, s->copy_data.len, 0, &ctx->err);
     s->copy_started = true;
     return 0;
 }
@@ -662,6 +661,15 @@ static int commit_page(md_job_ctx_t *ctx, md_batch_slot_t *s) {
     return finish_page(ctx, s);
 }
 
+/* Commit the oldest of the nopen pages open in the ring of `width` slots. */
+static int commit_oldest(md_job_ctx_t *ctx, md_batch_slot_t *slots, int width, int *oldest,
+                         int *nopen) {
+    int rc = commit_page(ctx, &slots[*oldest]);
+    *oldest = (*oldest + 1) % width;
+    (*nopen)--;
+    return rc;
+}
+
 int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
     if (ctx->reprocess)
         return reprocess_run(ctx, spec);
@@ -677,10 +685,11 @@ int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
     PGconn *home = ctx->conn;
     md_batch_slot_t slots[MD_BATCH_MAX_CONNECTIONS];
     int nslots = 0, rc = 0;
-    for (; nslots < width && rc == 0; nslots++)
-        rc = slot_init(&slots[nslots], nslots == 0 ? home : NULL, false);
+    while (nslots < width &&
+           (rc = slot_init(&slots[nslots], nslots == 0 ? home : NULL, false)) == 0)
+        nslots++;
     if (rc != 0) {
-        for (int i = 0; i < nslots - 1; i++)
+        for (int i = 0; i < nslots; i++)
             slot_free(&slots[i]);
         return md_error_set(&ctx->err, rc, "out of memory");
     }
@@ -688,11 +697,8 @@ int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
     int oldest = 0, nopen = 0; /* open pages: slots oldest, oldest+1, ... (mod width) */
     int64_t page_no = 0;
     for (bool more = true; more || nopen > 0;) {
-        if (!more || nopen >= width) { /* commit the oldest open page */
-            rc = commit_page(ctx, &slots[oldest]);
-            oldest = (oldest + 1) % width;
-            nopen--;
-            if (rc != 0)
+        if (!more || nopen >= width) {
+            if ((rc = commit_oldest(ctx, slots, width, &oldest, &nopen)) != 0)
                 break;
             continue;
         }
@@ -704,11 +710,8 @@ int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
         if (slots[si].conn == NULL && open_extra(ctx, &slots[si]) != 0) {
             /* Go on with the connections there are: commit what is open, then
              * narrow the ring to them. */
-            while (nopen > 0 && rc == 0) {
-                rc = commit_page(ctx, &slots[oldest]);
-                oldest = (oldest + 1) % width;
-                nopen--;
-            }
+            while (nopen > 0 && rc == 0)
+                rc = commit_oldest(ctx, slots, width, &oldest, &nopen);
             if (rc != 0)
                 break;
             width = si;
