@@ -21,6 +21,25 @@ wait_for() {
     done
 }
 runs() { qq "SELECT count(*) FROM medallion.job_runs WHERE $1"; }
+# config_with "TOP-LEVEL YAML" job={settings}...: every job disabled but those given.
+config_with() {
+    local top="$1" j a settings; shift
+    printf '%s\njobs:\n' "$top"
+    for j in clean_events clean_api_logs clean_user_actions validate_transactions \
+        build_user_sessions calculate_daily_metrics calculate_revenue_summary \
+        calculate_user_cohorts update_kpi_dashboard; do
+        settings="{enabled: false}"
+        for a in "$@"; do [ "${a%%=*}" = "$j" ] && settings="${a#*=}"; done
+        printf '  %s: %s\n' "$j" "$settings"
+    done
+}
+# locks_held TABLE...: this test's session holds ACCESS EXCLUSIVE on each of them.
+locks_held() {
+    local list
+    list=$(printf "'%s'," "$@")
+    [ "$(qq "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+             WHERE c.relname IN (${list%,}) AND l.mode = 'AccessExclusiveLock' AND l.granted")" = "$#" ]
+}
 has_runs() { [ "$(runs "$1")" -gt 0 ]; }
 host=$(hostname)
 
@@ -31,19 +50,8 @@ qq "INSERT INTO medallion.job_runs (job_name, status, instance, started_at)
     VALUES ('clean_events', 'running', '$host:999999', now() - interval '1 hour'),
            ('clean_events', 'running', 'otherhost:1', now() - interval '1 hour'),
            ('clean_events', 'succeeded', '$host:1', now() - interval '30 days')" >/dev/null
-cat >"$tmp/a.yaml" <<'YAML'
-shutdown: {grace: 5s}
-jobs:
-  clean_events: {schedule: "0 0 1 1 *"}
-  clean_api_logs: {enabled: false}
-  clean_user_actions: {enabled: false}
-  validate_transactions: {enabled: false}
-  build_user_sessions: {enabled: false}
-  calculate_daily_metrics: {schedule: "0 1 * * *"}
-  calculate_revenue_summary: {enabled: false}
-  calculate_user_cohorts: {enabled: false}
-  update_kpi_dashboard: {enabled: false}
-YAML
+config_with "shutdown: {grace: 5s}" 'clean_events={schedule: "0 0 1 1 *"}' \
+    'calculate_daily_metrics={schedule: "0 1 * * *"}' >"$tmp/a.yaml"
 "$MEDALLIOND" -c "$tmp/a.yaml" >"$tmp/a.log" 2>&1 &
 pid=$!; pids+=($pid)
 wait_for 20 has_runs "job_name = 'calculate_daily_metrics' AND trigger = 'catchup' AND status <> 'running'" \
@@ -65,21 +73,9 @@ psql -X -q -v ON_ERROR_STOP=1 <"$tmp/locker" >/dev/null 2>&1 &
 pids+=($!)
 exec 3>"$tmp/locker"
 echo "BEGIN; LOCK TABLE analytics.api_logs_clean IN ACCESS EXCLUSIVE MODE;" >&3
-lock_held() { [ "$(qq "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'api_logs_clean' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ]; }
-wait_for 10 lock_held || md_fail "the test could not take its lock"
-cat >"$tmp/t.yaml" <<'YAML'
-shutdown: {grace: 5s}
-jobs:
-  clean_events: {enabled: false}
-  clean_api_logs: {schedule: "*/2 * * * * *", timeout: 3s}
-  clean_user_actions: {enabled: false}
-  validate_transactions: {enabled: false}
-  build_user_sessions: {enabled: false}
-  calculate_daily_metrics: {enabled: false}
-  calculate_revenue_summary: {enabled: false}
-  calculate_user_cohorts: {enabled: false}
-  update_kpi_dashboard: {enabled: false}
-YAML
+wait_for 10 locks_held api_logs_clean || md_fail "the test could not take its lock"
+config_with "shutdown: {grace: 5s}" 'clean_api_logs={schedule: "*/2 * * * * *", timeout: 3s}' \
+    >"$tmp/t.yaml"
 "$MEDALLIOND" -c "$tmp/t.yaml" >"$tmp/t.log" 2>&1 &
 pid=$!; pids+=($pid)
 wait_for 30 has_runs "job_name = 'clean_api_logs' AND status = 'timed_out'" \
@@ -111,22 +107,11 @@ psql -X -q -v ON_ERROR_STOP=1 <"$tmp/locker2" >/dev/null 2>&1 &
 pids+=($!)
 exec 3>"$tmp/locker2"
 echo "BEGIN; LOCK TABLE analytics.api_logs_clean, analytics.user_actions_clean IN ACCESS EXCLUSIVE MODE;" >&3
-locks_held() { [ "$(qq "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname IN ('api_logs_clean', 'user_actions_clean') AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 2 ]; }
-wait_for 10 locks_held || md_fail "the test could not take its locks"
+wait_for 10 locks_held api_logs_clean user_actions_clean || md_fail "the test could not take its locks"
 queued_cfg() { # enabled and timeout of clean_user_actions
-    cat <<YAML
-database: {pool_size: 2}
-jobs:
-  clean_events: {enabled: false}
-  clean_api_logs: {schedule: "* * * * * *", timeout: 4s}
-  clean_user_actions: {schedule: "* * * * * *", enabled: $1, timeout: $2}
-  validate_transactions: {enabled: false}
-  build_user_sessions: {enabled: false}
-  calculate_daily_metrics: {enabled: false}
-  calculate_revenue_summary: {enabled: false}
-  calculate_user_cohorts: {enabled: false}
-  update_kpi_dashboard: {enabled: false}
-YAML
+    config_with "database: {pool_size: 2}" \
+        'clean_api_logs={schedule: "* * * * * *", timeout: 4s}' \
+        "clean_user_actions={schedule: \"* * * * * *\", enabled: $1, timeout: $2}"
 }
 queued_cfg false 10m >"$tmp/q.yaml"
 "$MEDALLIOND" -c "$tmp/q.yaml" >"$tmp/q.log" 2>&1 &
