@@ -252,13 +252,7 @@ static int upsert(md_job_ctx_t *ctx, const day_metrics_t *m, int n) {
 
 static int run_tx(md_job_ctx_t *ctx, void *arg) {
     (void)arg;
-    const char *params[] = {TARGET};
-    /* Marks committed after this statement's snapshot are not deleted: they
-     * survive to the next run. */
-    PGresult *res = md_pg_query(ctx->conn,
-                                "DELETE FROM medallion.gold_dirty WHERE target = $1 "
-                                "RETURNING day::text",
-                                1, params, &ctx->err);
+    PGresult *res = md_job_take_dirty_days(ctx, TARGET);
     if (res == NULL)
         return ctx->err.code;
     int n = PQntuples(res);

@@ -428,13 +428,7 @@ static int gather(md_job_ctx_t *ctx, rev_state_t *st, const char *days, const ch
 
 static int run_tx(md_job_ctx_t *ctx, void *arg) {
     (void)arg;
-    const char *params[] = {TARGET};
-    /* Marks committed after this statement's snapshot are not deleted: they
-     * survive to the next run. */
-    PGresult *res = md_pg_query(ctx->conn,
-                                "DELETE FROM medallion.gold_dirty WHERE target = $1 "
-                                "RETURNING day::text",
-                                1, params, &ctx->err);
+    PGresult *res = md_job_take_dirty_days(ctx, TARGET);
     if (res == NULL)
         return ctx->err.code;
     rev_state_t st = {0};

@@ -160,6 +160,13 @@ int md_job_ensure_user_days(md_job_ctx_t *ctx) {
     return 0;
 }
 
+PGresult *md_job_take_dirty_days(md_job_ctx_t *ctx, const char *target) {
+    const char *params[] = {target};
+    return md_pg_query(ctx->conn,
+                       "DELETE FROM medallion.gold_dirty WHERE target = $1 RETURNING day::text", 1,
+                       params, &ctx->err);
+}
+
 int md_job_transaction(md_job_ctx_t *ctx, const char *begin,
                        int (*fn)(md_job_ctx_t *ctx, void *arg), void *arg) {
     int rc = md_pg_exec(ctx->conn, begin, &ctx->err);

@@ -64,6 +64,12 @@ int md_job_flush(md_job_ctx_t *ctx, const char *silver_target, md_copy_writer_t 
  * REPEATABLE READ transaction. */
 int md_job_ensure_user_days(md_job_ctx_t *ctx) MD_MUST_CHECK;
 
+/* Deletes and returns the days marked dirty for gold table `target` (one text
+ * column, YYYY-MM-DD), inside the caller's transaction; NULL with ctx->err set
+ * on failure. Marks committed after this statement's snapshot are not deleted:
+ * they survive to the next run. */
+PGresult *md_job_take_dirty_days(md_job_ctx_t *ctx, const char *target);
+
 /* `begin` (e.g. "BEGIN"), then fn(ctx, arg), then COMMIT; ROLLBACK when
  * anything failed. The shape of every gold job's single transaction. */
 int md_job_transaction(md_job_ctx_t *ctx, const char *begin,
