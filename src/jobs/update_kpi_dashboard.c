@@ -55,11 +55,11 @@ static const char *const queries[Q_COUNT] = {
                 "analytics.transactions_validated t ON t.created_at >= w.lo AND t.created_at < "
                 "w.hi WHERE t.is_valid AND NOT t.is_duplicate AND t.status = 'succeeded' GROUP "
                 "BY w.k",
-    /* percentile_cont works in double precision; rounding it to 2 decimals
-     * here gives a stable text the comparison below can use exactly. */
+    /* percentile_cont works in double precision; its numeric text (15
+     * significant digits) is stored rounded to 2 decimals and compared as is. */
     [Q_API] = WIN_CTE "SELECT w.k, count(*), count(*) FILTER (WHERE a.is_error), "
-                      "round(percentile_cont(0.95) WITHIN GROUP (ORDER BY "
-                      "a.response_time_ms::float8)::numeric, 2) FROM w JOIN "
+                      "percentile_cont(0.95) WITHIN GROUP (ORDER BY "
+                      "a.response_time_ms::float8)::numeric FROM w JOIN "
                       "analytics.api_logs_clean a ON a.created_at >= w.lo AND a.created_at < w.hi "
                       "WHERE a.is_valid GROUP BY w.k",
 };
@@ -152,47 +152,70 @@ static const struct {
     [M_P95_RESPONSE_TIME] = {"p95_response_time_ms", "ms"},
 };
 
-/* Ratios are stored rounded to 2 decimals; a zero denominator is NULL. */
-static int ratio(int64_t num, int64_t den, int64_t factor, md_dec_t *ret, bool *ret_null) {
-    int rc = md_kpi_ratio(num, den, factor, 2, ret);
+/* One metric in one window: the value stored (ratios and p95 rounded to 2
+ * decimals) and what change_percentage is computed from (the exact fraction
+ * for ratios, the unrounded value otherwise), so that rounding never shows
+ * up in the change. */
+typedef struct mval {
+    bool is_null;
+    bool is_ratio; /* num × factor / den; den 0 is NULL */
+    int64_t num, den;
+    md_dec_t stored, exact;
+} mval_t;
+
+static int ratio(int64_t num, int64_t den, int64_t factor, mval_t *ret) {
+    ret->is_ratio = true;
+    ret->num = num;
+    ret->den = den;
+    int rc = md_kpi_ratio(num, den, factor, 2, &ret->stored);
     if (rc == -EDOM) {
-        *ret_null = true;
+        ret->is_null = true;
         return 0;
     }
-    *ret_null = false;
     return rc;
 }
 
-static int metric_value(metric_t m, const win_values_t *v, md_dec_t *ret, bool *ret_null) {
-    *ret_null = false;
+static int count(int64_t n, mval_t *ret) {
+    md_dec_from_i64(n, &ret->stored);
+    ret->exact = ret->stored;
+    return 0;
+}
+
+static int metric_value(metric_t m, const win_values_t *v, mval_t *ret) {
+    memset(ret, 0, sizeof(*ret));
     switch (m) {
     case M_ACTIVE_USERS:
-        md_dec_from_i64(v->active, ret);
-        return 0;
+        return count(v->active, ret);
     case M_NEW_USERS:
-        md_dec_from_i64(v->new_users, ret);
-        return 0;
+        return count(v->new_users, ret);
     case M_SESSIONS:
-        md_dec_from_i64(v->sessions, ret);
-        return 0;
+        return count(v->sessions, ret);
     case M_AVG_SESSION_DURATION:
-        return ratio(v->duration_sum, v->sessions, 1, ret, ret_null);
+        return ratio(v->duration_sum, v->sessions, 1, ret);
     case M_REVENUE:
-        *ret = v->revenue;
+        ret->stored = ret->exact = v->revenue;
         return 0;
     case M_TRANSACTIONS:
-        md_dec_from_i64(v->transactions, ret);
-        return 0;
+        return count(v->transactions, ret);
     case M_CONVERSION_RATE:
-        return ratio(v->paying, v->active, 100, ret, ret_null);
+        return ratio(v->paying, v->active, 100, ret);
     case M_API_ERROR_RATE:
-        return ratio(v->api_errors, v->api_total, 100, ret, ret_null);
+        return ratio(v->api_errors, v->api_total, 100, ret);
     default:
-        *ret_null = !v->has_p95;
-        if (v->has_p95)
-            *ret = v->p95;
-        return 0;
+        ret->is_null = !v->has_p95;
+        if (!v->has_p95)
+            return 0;
+        ret->exact = v->p95;
+        return md_dec_round(&v->p95, 2, &ret->stored);
     }
+}
+
+static int compare(const mval_t *cur, const mval_t *prev, const md_dec_t *band,
+                   md_kpi_change_t *ret) {
+    if (cur->is_ratio)
+        return md_kpi_compare_ratio(cur->num, cur->den, prev->num, prev->den, band, ret);
+    return md_kpi_compare(cur->is_null ? NULL : &cur->exact, prev->is_null ? NULL : &prev->exact,
+                          band, ret);
 }
 
 enum { C_NAME, C_PERIOD, C_VALUE, C_UNIT, C_PREV, C_CHANGE, C_TREND, C_START, C_END, C_COUNT };
@@ -222,22 +245,22 @@ static int build_rows(md_job_ctx_t *ctx, const win_values_t *w, const period_dat
     const char *currency = ctx->cfg->base_currency ? ctx->cfg->base_currency : "USD";
     for (int p = 0; p < MD_KPI_PERIOD_COUNT; p++) {
         for (int m = 0; m < M_COUNT; m++) {
-            md_dec_t cv, pv;
-            bool c_null, p_null;
+            mval_t cv, pv;
             md_kpi_change_t ch;
-            int rc = metric_value((metric_t)m, &w[2 * p], &cv, &c_null);
+            int rc = metric_value((metric_t)m, &w[2 * p], &cv);
             if (rc == 0)
-                rc = metric_value((metric_t)m, &w[2 * p + 1], &pv, &p_null);
+                rc = metric_value((metric_t)m, &w[2 * p + 1], &pv);
             if (rc == 0)
-                rc = md_kpi_compare(c_null ? NULL : &cv, p_null ? NULL : &pv, &band, &ch);
+                rc = compare(&cv, &pv, &band, &ch);
             if (rc != 0)
                 return md_error_set(&ctx->err, rc, "kpi %s (%s): value out of range",
                                     metrics[m].name, md_kpi_period_name((md_kpi_period_t)p));
             const char *unit = metrics[m].unit ? metrics[m].unit : currency;
             if (add_text(&o[C_NAME], metrics[m].name) != 0 ||
                 add_text(&o[C_PERIOD], md_kpi_period_name((md_kpi_period_t)p)) != 0 ||
-                add_dec(&o[C_VALUE], &cv, c_null) != 0 || add_text(&o[C_UNIT], unit) != 0 ||
-                add_dec(&o[C_PREV], &pv, p_null) != 0 ||
+                add_dec(&o[C_VALUE], &cv.stored, cv.is_null) != 0 ||
+                add_text(&o[C_UNIT], unit) != 0 ||
+                add_dec(&o[C_PREV], &pv.stored, pv.is_null) != 0 ||
                 add_dec(&o[C_CHANGE], &ch.change, !ch.has_change) != 0 ||
                 add_text(&o[C_TREND], md_kpi_trend_name(ch.trend)) != 0 ||
                 add_text(&o[C_START], cur[p].start) != 0 || add_text(&o[C_END], cur[p].end) != 0)

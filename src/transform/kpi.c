@@ -13,6 +13,8 @@
 /* |scaled value| < 10^33 keeps (cur − prev) × 10^4 and the rounding term
  * inside a signed 128-bit integer (about 1.7e38). */
 #define MAX_SCALED_DIGITS 33
+/* Ratio terms below 10^14: products below 10^28, times 10^4 below 10^32. */
+#define MAX_RATIO_TERM 100000000000000LL
 
 static const struct {
     const char *name;
@@ -149,6 +151,33 @@ static int to_scaled(const md_dec_t *v, int scale, __int128 *ret) {
     return 0;
 }
 
+/* change = 100 × diff / base in hundredths of a percent, and the trend; with
+ * base 0 (prev is 0) no change and the direction of diff. */
+static int finish_change(__int128 diff, __int128 base, const md_dec_t *flat_band,
+                         md_kpi_change_t *ret) {
+    md_kpi_change_t out;
+    memset(&out, 0, sizeof(out));
+    if (base == 0) {
+        out.trend = diff > 0 ? MD_KPI_UP : diff < 0 ? MD_KPI_DOWN : MD_KPI_FLAT;
+        *ret = out;
+        return 0;
+    }
+    int rc = dec_from_scaled(div_round(diff * 10000, base), 2, &out.change);
+    if (rc != 0)
+        return rc;
+    out.has_change = true;
+    md_dec_t mag = out.change;
+    mag.neg = false;
+    if (md_dec_cmp(&mag, flat_band) < 0)
+        out.trend = MD_KPI_FLAT;
+    else
+        out.trend = md_dec_sign(&out.change) > 0   ? MD_KPI_UP
+                    : md_dec_sign(&out.change) < 0 ? MD_KPI_DOWN
+                                                   : MD_KPI_FLAT;
+    *ret = out;
+    return 0;
+}
+
 int md_kpi_compare(const md_dec_t *cur, const md_dec_t *prev, const md_dec_t *flat_band,
                    md_kpi_change_t *ret) {
     if ((cur != NULL && !md_dec_is_finite(cur)) || (prev != NULL && !md_dec_is_finite(prev)) ||
@@ -170,24 +199,25 @@ int md_kpi_compare(const md_dec_t *cur, const md_dec_t *prev, const md_dec_t *fl
         rc = to_scaled(prev, scale, &p);
     if (rc != 0)
         return rc;
-    if (p == 0) {
-        out.trend = c > 0 ? MD_KPI_UP : c < 0 ? MD_KPI_DOWN : MD_KPI_FLAT;
+    return finish_change(c - p, p, flat_band, ret);
+}
+
+int md_kpi_compare_ratio(int64_t cur_num, int64_t cur_den, int64_t prev_num, int64_t prev_den,
+                         const md_dec_t *flat_band, md_kpi_change_t *ret) {
+    if (cur_den < 0 || prev_den < 0 || !md_dec_is_finite(flat_band))
+        return -EINVAL;
+    if (cur_num <= -MAX_RATIO_TERM || cur_num >= MAX_RATIO_TERM || cur_den >= MAX_RATIO_TERM ||
+        prev_num <= -MAX_RATIO_TERM || prev_num >= MAX_RATIO_TERM || prev_den >= MAX_RATIO_TERM)
+        return -ERANGE;
+    if (cur_den == 0 || prev_den == 0) {
+        md_kpi_change_t out;
+        memset(&out, 0, sizeof(out));
+        out.trend = MD_KPI_FLAT;
         *ret = out;
         return 0;
     }
-    /* Hundredths of a percent: 100 × 100 × (c − p) / p. */
-    rc = dec_from_scaled(div_round((c - p) * 10000, p), 2, &out.change);
-    if (rc != 0)
-        return rc;
-    out.has_change = true;
-    md_dec_t mag = out.change;
-    mag.neg = false;
-    if (md_dec_cmp(&mag, flat_band) < 0)
-        out.trend = MD_KPI_FLAT;
-    else
-        out.trend = md_dec_sign(&out.change) > 0   ? MD_KPI_UP
-                    : md_dec_sign(&out.change) < 0 ? MD_KPI_DOWN
-                                                   : MD_KPI_FLAT;
-    *ret = out;
-    return 0;
+    /* c/cd against p/pd: 100 × (c/cd − p/pd) / (p/pd) = 100 × (c·pd − p·cd) / (p·cd),
+     * with cd and pd positive, so the sign rules are those of cur − prev and prev. */
+    return finish_change((__int128)cur_num * prev_den - (__int128)prev_num * cur_den,
+                         (__int128)prev_num * cur_den, flat_band, ret);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # update_kpi_dashboard on demo data: every metric of every period (and its
 # previous period) equals an independent plain-SQL computation over silver,
-# change_percentage/trend follow from the stored values, a rerun changes only
+# change_percentage follows from the exact values (not the rounded stored
+# ones) and trend from it, a rerun changes only
 # computed_at, a late event moves yesterday's numbers, and a non-UTC
 # reporting.timezone puts the day boundaries at local midnight.
 source "$(dirname "$0")/lib.sh"
@@ -37,21 +38,24 @@ vals AS (
     (SELECT count(DISTINCT user_id) FROM ev WHERE d BETWEEN s AND e) AS active,
     (SELECT count(*) FROM first WHERE d BETWEEN s AND e) AS new_users,
     (SELECT count(*) FROM analytics.user_sessions WHERE session_date BETWEEN s AND e) AS sessions,
-    (SELECT round(avg(duration_seconds), 2) FROM analytics.user_sessions WHERE session_date BETWEEN s AND e) AS avg_dur,
+    (SELECT avg(duration_seconds) FROM analytics.user_sessions WHERE session_date BETWEEN s AND e) AS avg_dur,
     (SELECT coalesce(sum(amount_base), 0) FROM tx WHERE d BETWEEN s AND e) AS revenue,
     (SELECT count(*) FROM tx WHERE d BETWEEN s AND e) AS transactions,
     (SELECT count(DISTINCT user_id) FROM tx WHERE d BETWEEN s AND e) AS paying,
-    (SELECT round(100.0 * count(*) FILTER (WHERE is_error) / nullif(count(*), 0), 2) FROM api WHERE d BETWEEN s AND e) AS err_rate,
-    (SELECT round(percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms::float8)::numeric, 2)
+    (SELECT 100.0 * count(*) FILTER (WHERE is_error) / nullif(count(*), 0) FROM api WHERE d BETWEEN s AND e) AS err_rate,
+    (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms::float8)::numeric
        FROM api WHERE d BETWEEN s AND e) AS p95
   FROM w),
-u AS (SELECT tp, c, s, e, m.name, m.unit, m.v FROM vals, LATERAL (VALUES
+-- x: the exact value, v: the stored one (ratios and p95 rounded to 2 decimals)
+x AS (SELECT tp, c, s, e, m.name, m.unit, m.x FROM vals, LATERAL (VALUES
         ('active_users', 'users', active::numeric), ('new_users', 'users', new_users),
         ('sessions', 'sessions', sessions), ('avg_session_duration', 'seconds', avg_dur),
         ('revenue', 'USD', revenue), ('transactions', 'count', transactions),
-        ('conversion_rate', 'percent', round(100.0 * paying / nullif(active, 0), 2)),
-        ('api_error_rate', 'percent', err_rate), ('p95_response_time_ms', 'ms', p95)) m(name, unit, v))
-SELECT a.name, a.tp, a.unit, a.v AS cur, b.v AS prev, a.s, a.e
+        ('conversion_rate', 'percent', 100.0 * paying / nullif(active, 0)),
+        ('api_error_rate', 'percent', err_rate), ('p95_response_time_ms', 'ms', p95)) m(name, unit, x)),
+u AS (SELECT *, CASE WHEN unit IN ('seconds', 'percent', 'ms') THEN round(x, 2) ELSE x END AS v FROM x)
+SELECT a.name, a.tp, a.unit, a.v AS cur, b.v AS prev, a.s, a.e,
+       CASE WHEN b.x <> 0 THEN round(100 * (a.x - b.x) / b.x, 2) END AS change
 FROM u a JOIN u b ON a.name = b.name AND a.tp = b.tp AND a.c AND NOT b.c
 SQL
 }
@@ -71,15 +75,19 @@ check_dashboard() { # label zone
          OR k.previous_value IS DISTINCT FROM x.prev OR k.metric_unit IS DISTINCT FROM x.unit
          OR k.period_start IS DISTINCT FROM x.s OR k.period_end IS DISTINCT FROM x.e")
     assert_eq "" "$bad" "kpi_dashboard = plain SQL over silver: values, previous values, units, dates ($label)"
+    assert_eq "" "$(qq "WITH x AS ($(expected "$tz"))
+      SELECT string_agg(x.name || '/' || x.tp || ': change ' || coalesce(k.change_percentage::text, 'NULL')
+                        || ', expected ' || coalesce(x.change::text, 'NULL'), '; ')
+      FROM x JOIN analytics.kpi_dashboard k ON k.metric_name = x.name AND k.time_period = x.tp
+      WHERE k.change_percentage IS DISTINCT FROM x.change")" \
+        "change_percentage = 100 x (cur - prev) / prev over the exact values, not the rounded ones ($label)"
     assert_eq "0" "$(qq "SELECT count(*) FROM analytics.kpi_dashboard
-      WHERE change_percentage IS DISTINCT FROM
-              CASE WHEN previous_value <> 0 THEN round(100 * (metric_value - previous_value) / previous_value, 2) END
-         OR trend IS DISTINCT FROM
+      WHERE trend IS DISTINCT FROM
               CASE WHEN change_percentage IS NOT NULL THEN
                      CASE WHEN abs(change_percentage) < 1.0 THEN 'flat' WHEN change_percentage > 0 THEN 'up' ELSE 'down' END
                    WHEN metric_value > previous_value THEN 'up'
                    WHEN metric_value < previous_value THEN 'down' ELSE 'flat' END")" \
-        "change_percentage and trend follow from the stored values ($label)"
+        "trend follows from change_percentage, else from the values ($label)"
     assert_eq "1" "$(qq "SELECT count(DISTINCT computed_at) FROM analytics.kpi_dashboard")" "one computed_at per run ($label)"
 }
 
@@ -144,4 +152,29 @@ assert_ne "" "$(qq "WITH x AS ($(expected UTC)) SELECT x.name FROM x JOIN analyt
     ON k.metric_name = x.name AND k.time_period = x.tp WHERE k.metric_value IS DISTINCT FROM x.cur LIMIT 1")" \
     "New York numbers differ from UTC-day numbers"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"t_kpi_ny_$$\"" >/dev/null 2>&1 || true
+
+# --- ratios: the change comes from the fractions, not the rounded values ------
+# Yesterday 2 of 3 active users paid, the day before 1 of 3: 66.67 % against
+# 33.33 % is +100.00 % (the rounded values would give 100.03). Errors: 1 of 3
+# API calls against 1 of 2: -33.33 % (not -33.34).
+md_newdb "t_kpi_ratio_$$"
+qq "WITH d AS (SELECT ((now() AT TIME ZONE 'UTC')::date - k + time '12:00') AT TIME ZONE 'UTC' AS t, k
+               FROM generate_series(1, 2) k),
+    u AS (SELECT ('00000000-0000-4000-8000-00000000000' || n)::uuid AS id, n FROM generate_series(1, 3) n)
+    INSERT INTO analytics.events_raw (event_id, event_type, user_id, session_id, properties, source, created_at)
+    SELECT gen_random_uuid(), 'page_view', u.id, 's' || u.n || d.k, '{}', 'web', d.t FROM u, d" >/dev/null
+qq "INSERT INTO analytics.transactions_raw (external_id, user_id, amount, currency, status, payment_method, source, created_at)
+    SELECT x, ('00000000-0000-4000-8000-00000000000' || n)::uuid, 10, 'USD', 'succeeded', 'card', 'web',
+           ((now() AT TIME ZONE 'UTC')::date - k + time '12:00') AT TIME ZONE 'UTC'
+    FROM (VALUES ('p1', 1, 2), ('p2', 1, 1), ('p3', 2, 1)) v(x, n, k)" >/dev/null
+qq "INSERT INTO analytics.api_logs_raw (request_id, method, path, status_code, response_time_ms, ip_address, source, created_at)
+    SELECT r, 'GET', '/x', st, 10, '10.0.0.1', 'web',
+           ((now() AT TIME ZONE 'UTC')::date - k + time '12:00') AT TIME ZONE 'UTC'
+    FROM (VALUES ('a1', 500, 2), ('a2', 200, 2), ('a3', 500, 1), ('a4', 200, 1), ('a5', 200, 1)) v(r, st, k)" >/dev/null
+run_jobs "ratios"
+kpi() { qq "SELECT metric_value || ' ' || previous_value || ' ' || change_percentage || ' ' || trend
+            FROM analytics.kpi_dashboard WHERE metric_name = '$1' AND time_period = '24h'"; }
+assert_eq "66.67 33.33 100.00 up" "$(kpi conversion_rate)" "conversion rate 2/3 against 1/3: +100.00 %"
+assert_eq "33.33 50.00 -33.33 down" "$(kpi api_error_rate)" "API error rate 1/3 against 1/2: -33.33 %"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"t_kpi_ratio_$$\"" >/dev/null 2>&1 || true
 md_finish

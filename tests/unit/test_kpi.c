@@ -314,12 +314,77 @@ static void test_compare(void **state) {
     }
 }
 
+/* Ratios compare exactly, not through their rounded stored values. */
+static const struct {
+    int64_t cn, cd, pn, pd;
+    const char *band;
+    int rc;
+    const char *change; /* NULL: no change */
+    const char *trend;
+} ratio_change_cases[] = {
+    /* 2/3 against 1/3: the stored 66.67 and 33.33 would give 100.03 */
+    {2, 3, 1, 3, "1", 0, "100.00", "up"},
+    /* 1/3 against 1/2: the stored 33.33 and 50.00 would give -33.34 */
+    {1, 3, 1, 2, "1", 0, "-33.33", "down"},
+    {1, 3, 2, 6, "1", 0, "0.00", "flat"},
+    /* 1001/1000 against 1: exactly 0.10, at the band: not flat */
+    {1001, 1000, 1, 1, "0.1", 0, "0.10", "up"},
+    {10009, 10000, 1, 1, "0.1", 0, "0.09", "flat"},
+    /* half away from zero on the change: 1/8 → 12.5 % of 1 */
+    {9, 8, 1, 1, "1", 0, "12.50", "up"},
+    {200001, 200000, 1, 1, "0", 0, "0.00", "flat"}, /* 0.0005 % rounds to 0.00 */
+    {200001, 100000, 1, 1, "0", 0, "100.00", "up"}, /* 100.001 % */
+    /* zero numerator before: no change, direction shown */
+    {1, 4, 0, 5, "1", 0, NULL, "up"},
+    {0, 4, 0, 5, "1", 0, NULL, "flat"},
+    /* a zero denominator is a NULL value */
+    {1, 0, 1, 2, "1", 0, NULL, "flat"},
+    {1, 2, 1, 0, "1", 0, NULL, "flat"},
+    {0, 0, 0, 0, "1", 0, NULL, "flat"},
+    {1, -1, 1, 2, "1", -EINVAL, NULL, NULL},
+    {100000000000000LL, 1, 1, 1, "1", -ERANGE, NULL, NULL},
+    /* the largest terms: 100 × (1 − 1/N) / (1/N) = 100 × (N − 1) */
+    {99999999999999LL, 99999999999999LL, 1, 99999999999999LL, "1", 0, "9999999999999800.00", "up"},
+};
+
+static void test_compare_ratio(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof(ratio_change_cases) / sizeof(ratio_change_cases[0]); i++) {
+        md_dec_t band = dec(ratio_change_cases[i].band);
+        md_kpi_change_t out;
+        memset(&out, 0x5a, sizeof(out));
+        md_kpi_change_t before = out;
+        int rc =
+            md_kpi_compare_ratio(ratio_change_cases[i].cn, ratio_change_cases[i].cd,
+                                 ratio_change_cases[i].pn, ratio_change_cases[i].pd, &band, &out);
+        if (rc != ratio_change_cases[i].rc)
+            fail_msg("ratio case %zu: rc %d, expected %d", i, rc, ratio_change_cases[i].rc);
+        if (rc != 0) {
+            assert_memory_equal(&out, &before, sizeof(out));
+            continue;
+        }
+        char what[48];
+        snprintf(what, sizeof(what), "ratio case %zu", i);
+        if (ratio_change_cases[i].change == NULL) {
+            if (out.has_change)
+                fail_msg("%s: expected no change", what);
+        } else {
+            if (!out.has_change)
+                fail_msg("%s: expected a change of %s", what, ratio_change_cases[i].change);
+            assert_dec_text(&out.change, ratio_change_cases[i].change, what);
+        }
+        if (strcmp(md_kpi_trend_name(out.trend), ratio_change_cases[i].trend) != 0)
+            fail_msg("%s: trend %s, expected %s", what, md_kpi_trend_name(out.trend),
+                     ratio_change_cases[i].trend);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ranges),    cmocka_unit_test(test_period_names),
         cmocka_unit_test(test_local_day), cmocka_unit_test(test_range_from_instant_in_zone),
         cmocka_unit_test(test_ratio),     cmocka_unit_test(test_flat_band),
-        cmocka_unit_test(test_compare),
+        cmocka_unit_test(test_compare),   cmocka_unit_test(test_compare_ratio),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

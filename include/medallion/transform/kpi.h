@@ -85,4 +85,13 @@ typedef struct md_kpi_change {
 int md_kpi_compare(const md_dec_t *cur, const md_dec_t *prev, const md_dec_t *flat_band,
                    md_kpi_change_t *ret) MD_MUST_CHECK;
 
+/* The same for a metric that is a ratio (conversion rate: paying / active
+ * users; average duration: seconds / sessions), computed exactly from the
+ * fractions rather than from their stored, rounded values: 66.67 % against
+ * 33.33 % is a change of 100.00 %, not 100.03 %. A zero denominator is a NULL
+ * value. 0; -EINVAL for a negative denominator or a non-finite band; -ERANGE
+ * for a term of 10^14 or more. *ret untouched on failure. */
+int md_kpi_compare_ratio(int64_t cur_num, int64_t cur_den, int64_t prev_num, int64_t prev_den,
+                         const md_dec_t *flat_band, md_kpi_change_t *ret) MD_MUST_CHECK;
+
 #endif
