@@ -583,10 +583,11 @@ static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
 }
 
 /* Build medallion.user_days in full when it was never built for the
- * reporting zone (new installation, or reporting.timezone changed): the pages
- * below only ever replace the pairs they touch. */
+ * reporting zone (new installation), and re-key every session_date and gold
+ * day when reporting.timezone changed (migration 010): the pages below only
+ * ever replace the pairs and sessions they touch. */
 int md_job_build_user_sessions(md_job_ctx_t *ctx) {
-    int rc = md_job_ensure_user_days(ctx);
+    int rc = md_job_ensure_reporting_zone(ctx);
     if (rc != 0)
         return rc;
     sess_state_t st = {0};

@@ -470,6 +470,11 @@ static int run_tx(md_job_ctx_t *ctx, void *arg) {
     return rc;
 }
 
+/* After a change of reporting.timezone the revenue days are re-keyed first
+ * (migration 010), whichever job runs first. */
 int md_job_calculate_revenue_summary(md_job_ctx_t *ctx) {
+    int rc = md_job_ensure_reporting_zone(ctx);
+    if (rc != 0)
+        return rc;
     return md_job_transaction(ctx, "BEGIN", run_tx, NULL);
 }

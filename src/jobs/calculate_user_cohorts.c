@@ -440,10 +440,11 @@ static int run_tx(md_job_ctx_t *ctx, void *arg) {
     return rc;
 }
 
-/* user_days must be built for the reporting zone before it is read (see
- * migration 009); the build, rarely needed, commits on its own. */
+/* Everything stored by local day must be keyed to the reporting zone before
+ * it is read (migration 010); the re-keying, rarely needed, commits on its
+ * own. */
 int md_job_calculate_user_cohorts(md_job_ctx_t *ctx) {
-    int rc = md_job_ensure_user_days(ctx);
+    int rc = md_job_ensure_reporting_zone(ctx);
     if (rc != 0)
         return rc;
     return md_job_transaction(ctx, "BEGIN", run_tx, NULL);

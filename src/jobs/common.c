@@ -149,11 +149,11 @@ int md_job_flush(md_job_ctx_t *ctx, const char *silver_target, md_copy_writer_t 
     return 0;
 }
 
-int md_job_ensure_user_days(md_job_ctx_t *ctx) {
+int md_job_ensure_reporting_zone(md_job_ctx_t *ctx) {
     const char *tz = md_tz_name(ctx->cfg->reporting_tz);
     const char *params[] = {tz ? tz : "UTC"};
     PGresult *res =
-        md_pg_query(ctx->conn, "SELECT medallion.user_days_ensure($1)", 1, params, &ctx->err);
+        md_pg_query(ctx->conn, "SELECT medallion.reporting_zone_ensure($1)", 1, params, &ctx->err);
     if (res == NULL)
         return ctx->err.code;
     PQclear(res);

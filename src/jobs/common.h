@@ -59,10 +59,12 @@ int md_job_decode_error(md_job_ctx_t *ctx, const char *table, const char *column
 int md_job_flush(md_job_ctx_t *ctx, const char *silver_target, md_copy_writer_t *silver,
                  int64_t silver_rows, md_copy_writer_t *dups, int64_t dup_rows) MD_MUST_CHECK;
 
-/* Bring medallion.user_days up to date for reporting.timezone (rebuilt whole
- * when it was built for another zone). Call before reading it, outside a
- * REPEATABLE READ transaction. */
-int md_job_ensure_user_days(md_job_ctx_t *ctx) MD_MUST_CHECK;
+/* Bring everything stored by local day up to date for reporting.timezone:
+ * once after a change of zone, medallion.reporting_zone_ensure (migration 010)
+ * rebuilds medallion.user_days, recomputes the sessions' session_date, and
+ * re-marks the gold days and cohorts; otherwise one index probe. Call before
+ * reading any of them, outside a REPEATABLE READ transaction. */
+int md_job_ensure_reporting_zone(md_job_ctx_t *ctx) MD_MUST_CHECK;
 
 /* Deletes and returns the days marked dirty for gold table `target` (one text
  * column, YYYY-MM-DD), inside the caller's transaction; NULL with ctx->err set

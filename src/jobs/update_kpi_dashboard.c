@@ -339,14 +339,15 @@ static int run_tx(md_job_ctx_t *ctx, void *arg) {
     return rc;
 }
 
-/* user_days must be built for the reporting zone before it is read; the
- * build (rarely needed: see migration 009) runs in its own READ COMMITTED
- * statement, never inside the REPEATABLE READ transaction below. */
+/* Everything stored by local day must be keyed to the reporting zone before
+ * it is read; the re-keying (rarely needed: see migration 010) runs in its own
+ * READ COMMITTED statement, never inside the REPEATABLE READ transaction
+ * below. */
 int md_job_update_kpi_dashboard(md_job_ctx_t *ctx) {
     /* "Today" comes from the daemon's clock in reporting.timezone; the run's
      * statements share one snapshot so every KPI sees the same silver. */
     int64_t today = md_kpi_local_day(ctx->cfg->reporting_tz, (int64_t)time(NULL));
-    int rc = md_job_ensure_user_days(ctx);
+    int rc = md_job_ensure_reporting_zone(ctx);
     if (rc != 0)
         return rc;
     return md_job_transaction(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ", run_tx, &today);
