@@ -544,9 +544,9 @@ static void finish_run(md_daemon_t *d, work_t *w) {
         md_log_job(MD_LOG_DEBUG, &ctx, "%s not started: %s", name, r->message);
     } else if (r->status == MD_RUN_SUCCEEDED) {
         d->n_ok++;
-        md_log_job(MD_LOG_INFO, &ctx, "%s succeeded (%s): read %lld, wrote %lld in %lld ms", name,
-                   w->trigger, (long long)r->rows_read, (long long)r->rows_written,
-                   (long long)r->duration_ms);
+        md_log_job(MD_LOG_INFO, &ctx, "%s succeeded (%s): read %lld, wrote %lld in %lld ms%s%s",
+                   name, w->trigger, (long long)r->rows_read, (long long)r->rows_written,
+                   (long long)r->duration_ms, r->message[0] ? "; " : "", r->message);
     } else if (r->status == MD_RUN_SKIPPED) {
         d->n_skipped++;
         md_log_job(MD_LOG_INFO, &ctx, "%s skipped: %s", name, r->message);

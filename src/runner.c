@@ -221,6 +221,8 @@ static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
         ret->rows_duplicate = ctx.rows_duplicate;
         if (rc == 0) {
             ret->status = MD_RUN_SUCCEEDED;
+            if (ctx.note[0] != '\0')
+                set_message(ret, "%s", ctx.note);
         } else if (ctl != NULL && atomic_load(&ctl->timed_out)) {
             ret->status = MD_RUN_TIMED_OUT;
             set_message(ret, "timed out after %lld ms; rolled back",

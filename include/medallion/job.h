@@ -27,6 +27,9 @@ typedef struct md_job_ctx {
      * `conn` then, and md_batch_copy_in_last may defer the page's last COPY. */
     struct md_batch_slot *batch_slot;
     int64_t rows_read, rows_written, rows_valid, rows_invalid, rows_duplicate;
+    /* A succeeded run's message (job_runs.message, the log line): what the
+     * figures do not say, e.g. rows the definition leaves out. */
+    char note[256];
     md_error_t err;
 } md_job_ctx_t;
 

@@ -39,6 +39,7 @@ typedef struct sess_state {
     int32_t *days;
     int ndays, days_cap;
     md_copy_writer_t out;
+    int64_t unkeyed; /* valid events with neither user_id nor session_id */
 } sess_state_t;
 
 #define TS_EXPR(p) "'epoch'::timestamptz + " p "::bigint * interval '1 microsecond'"
@@ -141,8 +142,10 @@ static int collect_keys(md_job_ctx_t *ctx, sess_state_t *st, const md_page_t *p,
             return md_job_decode_error(ctx, "events_clean", "created_at", r);
         if ((rc = add_user_day(ctx, st, &user, created)) != 0)
             return rc;
-        if (!valid || created == MD_TS_NULL)
+        if (!valid || created == MD_TS_NULL) {
+            ctx->rows_invalid++;
             continue;
+        }
         if ((rc = add_day(ctx, st, local_day(ctx, created))) != 0)
             return rc;
         skey_t *k = &st->keys[n];
@@ -155,7 +158,8 @@ static int collect_keys(md_job_ctx_t *ctx, sess_state_t *st, const md_page_t *p,
         } else if (!md_str_is_null(client)) {
             *k = (skey_t){.kind = MD_SESSION_KEY_CLIENT, .key = client};
         } else {
-            continue; /* neither key: excluded from sessions (spec) */
+            st->unkeyed++; /* neither key: excluded from sessions, and counted */
+            continue;
         }
         k->lo = k->hi = created;
         n++;
@@ -601,6 +605,10 @@ int md_job_build_user_sessions(md_job_ctx_t *ctx) {
         .state = &st,
     };
     rc = md_batch_run(ctx, &spec);
+    if (rc == 0 && st.unkeyed > 0)
+        snprintf(ctx->note, sizeof(ctx->note),
+                 "%" PRId64 " valid events with neither user_id nor session_id: not in any session",
+                 st.unkeyed);
     md_array_lit_free(&st.day_users);
     md_array_lit_free(&st.day_ts);
     free(st.keys);

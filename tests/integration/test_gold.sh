@@ -22,6 +22,18 @@ run_jobs initial
 
 mismatch() { assert_eq "0" "$(qq "$2")" "$1"; }
 
+# The sessions run's figures: every event read, invalid ones counted as
+# invalid, and valid ones with neither user_id nor session_id excluded and
+# counted in the run's message (product.md §4 "Sessions").
+unkeyed=$(qq "SELECT count(*) FROM analytics.events_clean WHERE is_valid AND user_id IS NULL AND session_id IS NULL")
+assert_ne "0" "$unkeyed" "demo data has valid events with neither key"
+assert_eq "$(qq "SELECT count(*) || '|' || count(*) FILTER (WHERE NOT is_valid) || '|'
+                        || count(*) FILTER (WHERE is_valid AND (user_id IS NOT NULL OR session_id IS NOT NULL))
+                 FROM analytics.events_clean")|$unkeyed valid events with neither user_id nor session_id: not in any session" \
+    "$(qq "SELECT rows_read || '|' || rows_invalid || '|' || rows_valid || '|' || message FROM medallion.job_runs
+           WHERE job_name = 'build_user_sessions' ORDER BY run_id DESC LIMIT 1")" \
+    "sessions run: read, invalid, valid, and the excluded events counted in its message"
+
 # medallion.user_days = the plain GROUP BY over events_clean it stands for.
 EXPECTED_USER_DAYS="SELECT user_id, (created_at AT TIME ZONE 'UTC')::date, count(*)::int
   FROM analytics.events_clean WHERE is_valid AND user_id IS NOT NULL GROUP BY 1, 2"
