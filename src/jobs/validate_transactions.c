@@ -208,8 +208,87 @@ static int user_ts_cmp(const void *a, const void *b) {
     return x->ts < y->ts ? -1 : x->ts > y->ts;
 }
 
+/* The user's run of timestamps in the sorted history: [*ret_a, *ret_end). */
+static void user_run(const txn_state_t *st, const uint8_t user[16], size_t *ret_a,
+                     size_t *ret_end) {
+    size_t a = 0, b = st->hist_len;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (memcmp(st->hist[m].user, user, 16) < 0)
+            a = m + 1;
+        else
+            b = m;
+    }
+    size_t end = a;
+    while (end < st->hist_len && memcmp(st->hist[end].user, user, 16) == 0)
+        end++;
+    *ret_a = a;
+    *ret_end = end;
+}
+
+enum { H_USER, H_TS, H_COUNTS, H_ID, H_OVER_10000, H_OVER_5000, H_VELOCITY };
+
+/* Rows already in silver whose velocity count this page changes: a late
+ * transaction (or a re-derived one) is "before" the user's later rows within
+ * the window, so fraud_score must not depend on the order rows arrive in.
+ * Each such row (created_at in (lo, hi + window], not a row of this page) is
+ * re-scored from the full history and updated when its velocity flag flips. */
+static int rescore_later(md_job_ctx_t *ctx, txn_state_t *st, PGresult *res, md_ts_t lo) {
+    md_array_lit_t ids = {0}, scores = {0}, flags = {0};
+    md_array_lit_begin(&ids);
+    md_array_lit_begin(&scores);
+    md_array_lit_begin(&flags);
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+        md_ts_t t = strtoll(PQgetvalue(res, i, H_TS), NULL, 10);
+        if (t <= lo)
+            continue; /* history only: its window lies before every page row */
+        md_uuid_t u;
+        if (md_uuid_parse(PQgetvalue(res, i, H_USER), (size_t)PQgetlength(res, i, H_USER), &u) !=
+            0) {
+            rc = md_error_set(&ctx->err, -EPROTO, "unreadable user_id in transactions_validated");
+            break;
+        }
+        size_t a, end;
+        user_run(st, u.b, &a, &end);
+        bool hit = md_txn_velocity_hit(&st->tctx, md_velocity_count(st->ts_scratch + a, end - a, t,
+                                                                    st->tctx.velocity_window_us));
+        bool had = PQgetvalue(res, i, H_VELOCITY)[0] == 't';
+        if (hit == had)
+            continue;
+        char score[16];
+        snprintf(score, sizeof(score), "%d",
+                 md_txn_fraud_score(&st->tctx, PQgetvalue(res, i, H_OVER_10000)[0] == 't',
+                                    PQgetvalue(res, i, H_OVER_5000)[0] == 't', hit));
+        if (md_array_lit_add(&ids, PQgetvalue(res, i, H_ID), (size_t)PQgetlength(res, i, H_ID)) !=
+                0 ||
+            md_array_lit_add(&scores, score, strlen(score)) != 0 ||
+            md_array_lit_add(&flags, hit ? "t" : "f", 1) != 0)
+            rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    }
+    if (rc == 0 && ids.count > 0) {
+        const char *params[] = {md_array_lit_end(&ids), md_array_lit_end(&scores),
+                                md_array_lit_end(&flags)};
+        PGresult *up = md_pg_query(
+            ctx->conn,
+            "UPDATE analytics.transactions_validated t SET fraud_score = u.s / 100.0, "
+            "fraud_reasons = CASE WHEN u.v THEN array_remove(t.fraud_reasons, 'velocity') || "
+            "'velocity'::text ELSE array_remove(t.fraud_reasons, 'velocity') END FROM "
+            "unnest($1::bigint[], $2::int[], $3::bool[]) AS u(id, s, v) WHERE t.id = u.id",
+            3, params, &ctx->err);
+        if (up == NULL)
+            rc = ctx->err.code;
+        PQclear(up);
+    }
+    md_array_lit_free(&ids);
+    md_array_lit_free(&scores);
+    md_array_lit_free(&flags);
+    return rc;
+}
+
 /* Velocity: every counting transaction of this page's users within the
- * window before the page's latest row, from silver plus the page itself. */
+ * window before each page row, from silver plus the page itself; then the
+ * silver rows within the window after the page's rows are re-scored. */
 static int apply_velocity(md_job_ctx_t *ctx, txn_state_t *st, int n) {
     st->hist_len = 0;
     md_array_lit_begin(&st->lit);
@@ -231,58 +310,67 @@ static int apply_velocity(md_job_ctx_t *ctx, txn_state_t *st, int n) {
     }
     if (st->lit.count == 0)
         return 0;
-    char from[32], to[32];
-    snprintf(from, sizeof(from), "%lld", (long long)(lo - st->tctx.velocity_window_us));
-    snprintf(to, sizeof(to), "%lld", (long long)hi);
-    const char *params[] = {md_array_lit_end(&st->lit), from, to};
+    /* History [lo - window, hi + window]: the page rows' windows, and those
+     * of the later silver rows (created_at in (lo, hi + window]) that the
+     * page may push over the threshold. Clamped to years 1-9999, like the
+     * day marks (created_at can be anything a producer wrote; beyond them
+     * the microsecond arithmetic could overflow). */
+    int64_t w = st->tctx.velocity_window_us;
+    md_ts_t from = lo < MARK_MIN_US + w ? MARK_MIN_US : lo - w;
+    md_ts_t to = hi > MARK_MAX_US - w ? MARK_MAX_US : hi + w;
+    char from_s[32], to_s[32];
+    snprintf(from_s, sizeof(from_s), "%lld", (long long)from);
+    snprintf(to_s, sizeof(to_s), "%lld", (long long)to);
+    char lo_s[32];
+    snprintf(lo_s, sizeof(lo_s), "%lld", (long long)lo);
+    const char *params[] = {md_array_lit_end(&st->lit), from_s, to_s, lo_s};
     PGresult *res = md_pg_query(
         ctx->conn,
-        "SELECT user_id::text, (extract(epoch FROM created_at) * 1000000)::bigint FROM "
-        "analytics.transactions_validated WHERE user_id = ANY($1::uuid[]) AND is_valid AND NOT "
-        "is_duplicate AND created_at >= to_timestamp($2::bigint / 1000000.0) AND created_at < "
-        "to_timestamp($3::bigint / 1000000.0)",
-        3, params, &ctx->err);
+        "SELECT user_id::text, (extract(epoch FROM created_at) * 1000000)::bigint, is_valid AND "
+        "NOT is_duplicate, id, 'amount_over_10000' = ANY(fraud_reasons), 'amount_over_5000' = "
+        "ANY(fraud_reasons), 'velocity' = ANY(fraud_reasons) FROM analytics.transactions_validated "
+        "WHERE user_id = ANY($1::uuid[]) AND created_at >= " TS_EXPR(
+            "$2::bigint") " AND "
+                          "created_at <= " TS_EXPR(
+                              "$3::bigint") " AND ((is_valid AND NOT is_duplicate) OR "
+                                            "created_at > " TS_EXPR("$4::bigint") ")",
+        4, params, &ctx->err);
     if (res == NULL)
         return ctx->err.code;
     for (int i = 0; i < PQntuples(res); i++) {
+        if (PQgetvalue(res, i, H_COUNTS)[0] != 't')
+            continue;
         md_uuid_t u;
-        if (md_uuid_parse(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), &u) != 0 ||
-            hist_push(st, u.b, strtoll(PQgetvalue(res, i, 1), NULL, 10)) != 0) {
+        if (md_uuid_parse(PQgetvalue(res, i, H_USER), (size_t)PQgetlength(res, i, H_USER), &u) !=
+                0 ||
+            hist_push(st, u.b, strtoll(PQgetvalue(res, i, H_TS), NULL, 10)) != 0) {
             PQclear(res);
             return md_error_set(&ctx->err, -ENOMEM, "out of memory");
         }
     }
-    PQclear(res);
     if (st->hist_len > 1) /* hist is NULL while empty: qsort must not see it */
         qsort(st->hist, st->hist_len, sizeof(*st->hist), user_ts_cmp);
     free(st->ts_scratch);
     st->ts_scratch = malloc((st->hist_len + 1) * sizeof(md_ts_t));
-    if (st->ts_scratch == NULL)
+    if (st->ts_scratch == NULL) {
+        PQclear(res);
         return md_error_set(&ctx->err, -ENOMEM, "out of memory");
+    }
     for (size_t i = 0; i < st->hist_len; i++)
         st->ts_scratch[i] = st->hist[i].ts;
     for (int i = 0; i < n; i++) {
         md_txn_out_t *o = &st->out[i];
         size_t count = 0;
         if (o->user_id.present && o->created_at != MD_TS_NULL) {
-            /* the user's run of timestamps in the sorted history */
-            size_t a = 0, b = st->hist_len;
-            while (a < b) {
-                size_t m = a + (b - a) / 2;
-                if (memcmp(st->hist[m].user, o->user_id.b, 16) < 0)
-                    a = m + 1;
-                else
-                    b = m;
-            }
-            size_t end = a;
-            while (end < st->hist_len && memcmp(st->hist[end].user, o->user_id.b, 16) == 0)
-                end++;
-            count = md_velocity_count(st->ts_scratch + a, end - a, o->created_at,
-                                      st->tctx.velocity_window_us);
+            size_t a, end;
+            user_run(st, o->user_id.b, &a, &end);
+            count = md_velocity_count(st->ts_scratch + a, end - a, o->created_at, w);
         }
         md_txn_apply_velocity(&st->tctx, o, count);
     }
-    return 0;
+    int rc = rescore_later(ctx, st, res, lo);
+    PQclear(res);
+    return rc;
 }
 
 static int write_silver(md_copy_writer_t *w, const md_txn_out_t *o) {

@@ -427,15 +427,28 @@ size_t md_velocity_count(const md_ts_t *sorted, size_t n, md_ts_t t, int64_t win
     return ts_lower_bound(sorted, n, t) - ts_lower_bound(sorted, n, from);
 }
 
+bool md_txn_velocity_hit(const md_txn_ctx_t *ctx, size_t prior_count) {
+    return ctx->velocity_count <= 0 || prior_count >= (size_t)ctx->velocity_count;
+}
+
+static int add_velocity(const md_txn_ctx_t *ctx, int score) {
+    score += ctx->velocity_add_hundredths;
+    return score > 100 ? 100 : score < 0 ? 0 : score;
+}
+
 void md_txn_apply_velocity(const md_txn_ctx_t *ctx, md_txn_out_t *out, size_t prior_count) {
     if (out->velocity_applied)
         return;
     out->velocity_applied = true;
     if (!out->user_id.present || out->created_at == MD_TS_NULL)
         return;
-    if (ctx->velocity_count > 0 && prior_count < (size_t)ctx->velocity_count)
+    if (!md_txn_velocity_hit(ctx, prior_count))
         return;
-    int score = out->fraud_score + ctx->velocity_add_hundredths;
-    out->fraud_score = score > 100 ? 100 : score < 0 ? 0 : score;
+    out->fraud_score = add_velocity(ctx, out->fraud_score);
     md_codes_add(&out->fraud_reasons, MD_FRAUD_VELOCITY);
+}
+
+int md_txn_fraud_score(const md_txn_ctx_t *ctx, bool over_10000, bool over_5000, bool velocity) {
+    int score = over_10000 ? 80 : over_5000 ? 50 : 10;
+    return velocity ? add_velocity(ctx, score) : score;
 }

@@ -166,4 +166,33 @@ after=$(qq "SELECT (SELECT count(*) FROM analytics.events_clean) + (SELECT count
 assert_eq "$before" "$after" "a re-run with nothing new writes nothing"
 assert_eq "0" "$(qq "SELECT max(rows_read) FROM medallion.job_runs WHERE run_id > (SELECT min(run_id) + 3 FROM medallion.job_runs)")" "a re-run reads nothing"
 
+# --- velocity does not depend on the order transactions arrive in -------------
+# Five payments at 10:01-10:05 are scored; then 10:06 and a late 09:59 arrive.
+# 10:05 now has five counting payments in the 10 minutes before it (09:59 and
+# 10:01-10:04): it must get the velocity score, as it would had all seven
+# arrived at once. A reprocess that makes 09:59 stop counting takes it away.
+md_newdb "t_silver_velocity_$$"
+vel_user=00000000-0000-4000-8000-0000000000e1
+pay() { # external_id minute currency
+    qq "INSERT INTO analytics.transactions_raw (external_id, user_id, amount, currency, status, created_at)
+        VALUES ('$1', '$vel_user', 1, '$3', 'succeeded', timestamptz '2026-11-20 10:00:00+00' + interval '1 minute' * $2)" >/dev/null
+}
+for m in 1 2 3 4 5; do pay "vv$m" "$m" USD; done
+"$MEDALLIOND" run validate_transactions >/dev/null 2>&1 || md_fail "velocity: first run"
+pay vv6 6 USD
+pay vv0 -1 CHF
+"$MEDALLIOND" run validate_transactions >/dev/null 2>&1 || md_fail "velocity: run with the late payment"
+scores() { qq "SELECT string_agg(external_id || '=' || fraud_score || coalesce(nullif(array_to_string(fraud_reasons, '+'), ''), '-'), ' ' ORDER BY created_at)
+               FROM analytics.transactions_validated"; }
+assert_eq "vv0=0.10- vv1=0.10- vv2=0.10- vv3=0.10- vv4=0.10- vv5=0.30velocity vv6=0.30velocity" "$(scores)" \
+    "a late payment re-scores the later ones within the window"
+qq "DELETE FROM analytics.fx_rates WHERE currency = 'CHF' OR base_currency = 'CHF';
+    DELETE FROM analytics.currencies WHERE code = 'CHF'" >/dev/null
+"$MEDALLIOND" reprocess --from 2026-11-20T09:58:00Z --to 2026-11-20T10:00:00Z validate_transactions >/dev/null 2>&1 \
+    || md_fail "velocity: reprocess of the late payment"
+assert_eq "vv0=0.10- vv1=0.10- vv2=0.10- vv3=0.10- vv4=0.10- vv5=0.10- vv6=0.30velocity" "$(scores)" \
+    "a re-derived payment that stops counting takes the velocity score back"
+assert_eq "f" "$(qq "SELECT is_valid FROM analytics.transactions_validated WHERE external_id = 'vv0'")" \
+    "the reprocessed payment is invalid (its currency is gone)"
+
 md_finish

@@ -628,6 +628,16 @@ static void test_velocity_apply(void **state) {
         join_codes(&out.fraud_reasons, buf, sizeof(buf));
         if (out.fraud_score != cases[i].want || strcmp(buf, cases[i].reasons) != 0)
             fail_msg("row %zu: score %d reasons \"%s\"", i, out.fraud_score, buf);
+        /* Re-scoring a silver row from its stored reasons gives the same
+         * score, and the velocity decision is the one applied here. */
+        bool velocity = strstr(buf, "velocity") != NULL;
+        if (md_txn_fraud_score(&ctx, strstr(buf, "amount_over_10000") != NULL,
+                               strstr(buf, "amount_over_5000") != NULL,
+                               velocity) != out.fraud_score)
+            fail_msg("row %zu: md_txn_fraud_score disagrees with the transform", i);
+        if (cases[i].user && cases[i].created_at != MD_TS_NULL &&
+            md_txn_velocity_hit(&ctx, cases[i].prior) != velocity)
+            fail_msg("row %zu: md_txn_velocity_hit disagrees with md_txn_apply_velocity", i);
     }
     md_arena_reset(f->arena);
 }

@@ -169,4 +169,15 @@ size_t md_velocity_count(const md_ts_t *sorted, size_t n, md_ts_t t, int64_t win
  * without user_id or created_at never get it. Applying twice is a no-op. */
 void md_txn_apply_velocity(const md_txn_ctx_t *ctx, md_txn_out_t *out, size_t prior_count);
 
+/* Whether prior_count earlier counting transactions trigger the velocity rule
+ * (what md_txn_apply_velocity decides). */
+bool md_txn_velocity_hit(const md_txn_ctx_t *ctx, size_t prior_count);
+
+/* The fraud score (hundredths) of a row with the given threshold reasons
+ * (MD_FRAUD_AMOUNT_OVER_10000 / _5000) and with or without the velocity
+ * rule: what md_txn_transform plus md_txn_apply_velocity give it. Used to
+ * re-score a row already in silver when a late transaction changes its
+ * velocity count. */
+int md_txn_fraud_score(const md_txn_ctx_t *ctx, bool over_10000, bool over_5000, bool velocity);
+
 #endif
