@@ -10,6 +10,7 @@
 
 #include "medallion/cli.h"
 #include "medallion/config.h"
+#include "medallion/conninfo.h"
 #include "medallion/cron.h"
 #include "medallion/log.h"
 #include "medallion/timefmt.h"
@@ -111,7 +112,7 @@ int md_cli_check_config(int argc, char **argv) {
     char db[512];
     if (cfg->database_url != NULL) {
         char redacted[400];
-        md_log_redact_conninfo(cfg->database_url, redacted, sizeof(redacted));
+        md_conninfo_redact(cfg->database_url, redacted, sizeof(redacted));
         snprintf(db, sizeof(db), "%s (from %s)", redacted, cfg->database_url_source);
     } else {
         snprintf(db, sizeof(db), "not set (database.url, MEDALLION_DATABASE_URL or POSTGRES_URL)");

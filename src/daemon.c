@@ -15,6 +15,7 @@
 
 #include "medallion/cli.h"
 #include "medallion/config.h"
+#include "medallion/conninfo.h"
 #include "medallion/duration.h"
 #include "medallion/jobdefs.h"
 #include "medallion/log.h"
@@ -990,7 +991,7 @@ int md_daemon_main(const char *cli_config_path) {
     }
 
     char where[512];
-    md_log_redact_conninfo(cfg->database_url, where, sizeof(where));
+    md_conninfo_redact(cfg->database_url, where, sizeof(where));
     if (cfg->pool_size < 2)
         md_log_warn("database.pool_size %d is too small: a run needs two connections (work and "
                     "lock); using 2",

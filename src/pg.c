@@ -6,13 +6,35 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "medallion/log.h"
+#include "medallion/conninfo.h"
+
+static void trim_end(char *s) {
+    size_t l = strlen(s);
+    while (l > 0 && (s[l - 1] == '\n' || s[l - 1] == ' '))
+        s[--l] = '\0';
+}
 
 int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err) {
     if (conninfo == NULL || conninfo[0] == '\0')
         return md_error_set(ret_err, -EINVAL,
                             "no database URL: set database.url in the config, "
                             "MEDALLION_DATABASE_URL or POSTGRES_URL");
+    /* A string libpq cannot parse is reported without its quoted fragments:
+     * any of them may be part of the password. */
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    char where[400], msg[600];
+    md_conninfo_redact(conninfo, where, sizeof(where));
+    if (opts == NULL) {
+        snprintf(msg, sizeof(msg), "%s", perr ? perr : "out of memory");
+        PQfreemem(perr);
+        trim_end(msg);
+        md_conninfo_scrub(conninfo, msg, sizeof(msg));
+        md_conninfo_scrub_quoted(msg, sizeof(msg));
+        return md_error_set(ret_err, -EINVAL, "the database URL (%s) cannot be parsed: %s", where,
+                            msg);
+    }
+    PQconninfoFree(opts);
     /* expand_dbname lets conninfo be a URI or key=value string; our
      * application_name comes after it so that it wins unless the user set one. */
     const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
@@ -21,16 +43,12 @@ int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err) 
     if (conn == NULL)
         return md_error_set(ret_err, -ENOMEM, "out of memory connecting to PostgreSQL");
     if (PQstatus(conn) != CONNECTION_OK) {
-        char where[256];
-        snprintf(where, sizeof(where), "host=%s port=%s dbname=%s user=%s",
-                 PQhost(conn) ? PQhost(conn) : "?", PQport(conn) ? PQport(conn) : "?",
-                 PQdb(conn) ? PQdb(conn) : "?", PQuser(conn) ? PQuser(conn) : "?");
-        char msg[600];
+        /* libpq's message quotes pieces of the conninfo (a host, a bad port):
+         * the ones that may be a password are masked. */
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-        size_t l = strlen(msg);
-        while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
-            msg[--l] = '\0';
         PQfinish(conn);
+        trim_end(msg);
+        md_conninfo_scrub(conninfo, msg, sizeof(msg));
         int rc = md_error_set(ret_err, -ECONNREFUSED, "cannot connect to PostgreSQL (%s): %s",
                               where, msg);
         if (ret_err != NULL)

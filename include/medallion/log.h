@@ -51,8 +51,4 @@ void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt
             md_log_write(lvl, ctx, __VA_ARGS__);                                                   \
     } while (0)
 
-/* Copy a conninfo/URI into buf with any password replaced by "***", so that
- * error messages can name the target without leaking the secret. */
-void md_log_redact_conninfo(const char *conninfo, char *buf, size_t len);
-
 #endif

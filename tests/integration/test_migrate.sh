@@ -59,4 +59,20 @@ export MEDALLION_DATABASE_URL="postgresql://etl:s3cretpw@127.0.0.1:1/none"
 out=$("$MEDALLIOND" migrate 2>&1) && md_fail "unreachable database must fail" || assert_match "cannot connect" "$out" "unreachable database reported"
 if [[ "$out" == *s3cretpw* ]]; then md_fail "password leaked in error: $out"; else md_ok "password not echoed"; fi
 
+# Malformed or misread URLs: libpq's own messages quote pieces of them, and a
+# password with an unencoded '/' or '@' is misread as a host or port. No
+# piece of the password may reach the output of any command.
+for url in 'postgresql://u:Pw1s3cret@[::1:bad/db' 'postgresql://u:Pw1s3cret%zz@127.0.0.1:1/db' \
+    'postgresql://etl:Pw1/s3cret==@127.0.0.1:1/postgres' 'postgresql://u:Pw1@s3cret@127.0.0.1:1/db' \
+    'host=127.0.0.1 port=1 password Pw1s3cret' 'host=127.0.0.1 port=1 password=Pw1\ s3cret'; do
+    for cmd in migrate status check-config; do
+        out=$(MEDALLION_DATABASE_URL="$url" "$MEDALLIOND" $cmd 2>&1) || true
+        if [[ "$out" == *s3cret* || "$out" == *Pw1* ]]; then
+            md_fail "$cmd with $url leaks the password: $out"
+        else
+            md_ok "$cmd: no piece of the password in the output ($url)"
+        fi
+    done
+done
+
 md_finish
