@@ -110,14 +110,15 @@ int md_cli_cron_next(int argc, char **argv) {
         char buf[21];
         int r = md_cron_next(cron, tz, t, &next);
         if (r < 0) {
-            /* Only the first miss is an input error ("0 0 30 2 *" never fires);
-             * running past the supported calendar after some output is not. */
-            if (i == 0) {
-                fprintf(stderr,
-                        "medalliond cron-next: \"%s\" does not fire within 8 years after %s\n",
-                        expr, md_time_format_iso8601(t, buf));
+            /* Parsing rejected expressions that never fire: this is the end
+             * of the supported calendar. An error only when nothing was
+             * printed. */
+            fprintf(stderr,
+                    "medalliond cron-next: \"%s\" does not fire after %s before the end "
+                    "of year 9999\n",
+                    expr, md_time_format_iso8601(t, buf));
+            if (i == 0)
                 rc = 2;
-            }
             break;
         }
         printf("%s\n", md_time_format_iso8601(next, buf));

@@ -11,8 +11,13 @@
 
 #include "medallion/duration.h"
 
-/* Far enough for "0 0 29 2 *" across 2100, which is not a leap year. */
-#define CRON_HORIZON (8LL * 366 * 86400)
+/* The Gregorian calendar repeats every 400 years (146097 days, a whole number
+ * of weeks): an expression that matches no date in 400 years never fires, and
+ * one that does fires within any 400-year window (February 29 restricted to
+ * Sundays fires only every 28 years or more). A day of margin. */
+#define CRON_HORIZON ((146097LL + 1) * 86400)
+/* 2000-01-01T00:00:00Z, where parsing checks that a date matches at all. */
+#define CRON_CYCLE_START 946684800LL
 /* Years 1..9999: keeps every calendar computation far from overflow. */
 #define CRON_MIN_T (-62135596800LL)
 #define CRON_MAX_T (253402300799LL)
@@ -134,8 +139,10 @@ static bool parse_item(const field_spec_t *f, bool is_dow, const char *s, const 
         } else {
             if (!parse_value(f, s, base_end, &lo, &is_name, e))
                 return false;
-            /* "5/10" means from 5 to the field's end in steps of 10 */
-            hi = slash ? top : lo;
+            /* "5/10" means from 5 to the field's end in steps of 10; in
+             * day-of-week the end is 7 (Sunday again), as in cronie: "3/2"
+             * is Wed, Fri, Sun like "3-7/2", and "7/1" is Sunday. */
+            hi = slash ? (is_dow ? 7 : top) : lo;
         }
     }
     int step = 1;
@@ -260,6 +267,8 @@ static bool parse_fields(md_cron_t *c, const char *expr, parse_err_t *e) {
     return true;
 }
 
+static int64_t next_match(const md_cron_t *c, int64_t w, int64_t limit);
+
 int md_cron_parse(const char *expr, md_cron_t **ret_cron, md_error_t *ret_err) {
     if (expr == NULL)
         return md_error_set(ret_err, -EINVAL, "bad cron expression: none given");
@@ -270,6 +279,14 @@ int md_cron_parse(const char *expr, md_cron_t **ret_cron, md_error_t *ret_err) {
     if (!parse_fields(c, expr, &e)) {
         free(c);
         return md_error_set(ret_err, -EINVAL, "bad cron expression \"%s\": %s", expr, e.why);
+    }
+    if (c->every == 0 &&
+        next_match(c, CRON_CYCLE_START, CRON_CYCLE_START + CRON_HORIZON) == INT64_MAX) {
+        free(c);
+        return md_error_set(ret_err, -EINVAL,
+                            "bad cron expression \"%s\": it never fires: no date matches its "
+                            "day-of-month, month and day-of-week fields together",
+                            expr);
     }
     c->text = strdup(expr);
     if (c->text == NULL) {
@@ -447,17 +464,22 @@ int md_cron_next(const md_cron_t *cron, const md_tz_t *tz, int64_t after, int64_
     if (after < CRON_MIN_T || after > CRON_MAX_T)
         return -ERANGE;
     if (cron->every > 0) {
-        *ret_next = (floor_div(after, cron->every) + 1) * cron->every;
+        int64_t next = (floor_div(after, cron->every) + 1) * cron->every;
+        if (next > CRON_MAX_T)
+            return -ERANGE;
+        *ret_next = next;
         return 0;
     }
     int64_t w = max_local_until(tz, after) + 1;
-    int64_t limit = w + CRON_HORIZON;
+    int64_t limit = w > CRON_MAX_T - CRON_HORIZON ? CRON_MAX_T : w + CRON_HORIZON;
     for (;;) {
         w = next_match(cron, w, limit);
         if (w == INT64_MAX)
             return -ERANGE;
         int64_t u[2];
         int n = md_tz_local_to_utc(tz, w, u);
+        if (n > 0 && u[0] > CRON_MAX_T)
+            return -ERANGE;
         if (n > 0 && u[0] > after) {
             *ret_next = u[0];
             return 0;
@@ -476,7 +498,7 @@ int md_cron_prev(const md_cron_t *cron, const md_tz_t *tz, int64_t at, int64_t *
         return 0;
     }
     int64_t w = max_local_until(tz, at);
-    int64_t limit = w - CRON_HORIZON;
+    int64_t limit = w < CRON_MIN_T + CRON_HORIZON ? CRON_MIN_T : w - CRON_HORIZON;
     for (;;) {
         w = prev_match(cron, w, limit);
         if (w == INT64_MIN)

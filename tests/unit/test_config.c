@@ -376,6 +376,9 @@ static const err_case_t err_cases[] = {
     /* cron: the message names the field (text from md_cron_parse) */
     {"jobs:\n  clean_events:\n    schedule: \"*/0 * * * *\"\n",
      "t.yaml:3:15: jobs.clean_events.schedule: ", "minute field"},
+    /* parses, but no date ever matches: a silently dead job otherwise */
+    {"jobs:\n  clean_events:\n    schedule: \"0 0 31 2 *\"\n",
+     "t.yaml:3:15: jobs.clean_events.schedule: ", "never fires"},
     {"jobs:\n  calculate_daily_metrics:\n    schedule: \"0 25 * * *\"\n",
      "t.yaml:3:15: jobs.calculate_daily_metrics.schedule: ", "hour field"},
     {"jobs:\n  clean_events:\n    schedule: \"0 0 * 13 *\"\n",

@@ -136,6 +136,17 @@ static const struct {
      "2026-01-01T00:00:00Z",
      {"2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z", "2026-01-04T00:00:00Z",
       "2026-01-09T00:00:00Z"}},
+    /* "N/step" in day-of-week runs to 7 (Sunday again), as "N-7/step" */
+    {"0 0 * * 7/1", NULL, "2026-01-01T00:00:00Z", {"2026-01-04T00:00:00Z", "2026-01-11T00:00:00Z"}},
+    {"0 0 * * 3/2",
+     NULL,
+     "2026-01-01T00:00:00Z",
+     {"2026-01-02T00:00:00Z", "2026-01-04T00:00:00Z", "2026-01-07T00:00:00Z",
+      "2026-01-09T00:00:00Z"}},
+    {"0 0 * * sat/1",
+     NULL,
+     "2026-01-01T00:00:00Z",
+     {"2026-01-03T00:00:00Z", "2026-01-04T00:00:00Z", "2026-01-10T00:00:00Z"}},
     /* seconds field */
     {"*/20 * * * * *",
      NULL,
@@ -275,23 +286,42 @@ static void test_next(void **state) {
 
 static void test_never_fires(void **state) {
     (void)state;
-    const char *never[] = {"0 0 30 2 *", "0 0 31 4 *", "0 0 31 6,9,11 *"};
-    for (size_t i = 0; i < 3; i++) {
-        md_cron_t *c = parse(never[i]);
-        int64_t n = 42;
-        assert_int_equal(md_cron_next(c, NULL, ts("2026-01-01T00:00:00Z"), &n), -ERANGE);
-        assert_int_equal(md_cron_prev(c, NULL, ts("2026-01-01T00:00:00Z"), &n), -ERANGE);
-        assert_int_equal(n, 42);
-        md_cron_free(c);
+    /* Day fields that match no date in the 400-year Gregorian cycle are a
+     * parse error, naming the fields; rare ones are not. */
+    const char *never[] = {"0 0 30 2 *", "0 0 31 4 *", "0 0 31 6,9,11 *", "0 0 31 2 */2"};
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        md_cron_t *c = NULL;
+        md_error_t err = {0};
+        assert_int_equal(md_cron_parse(never[i], &c, &err), -EINVAL);
+        assert_null(c);
+        assert_non_null(strstr(err.msg, "never fires"));
+        assert_non_null(strstr(err.msg, "day-of-month"));
     }
-    /* Out of the supported calendar, and a NULL expression. */
+    /* February 29 on a Sunday (day-of-week "*" + step: not restricted, so
+     * both must hold): 2032, then 2060 and 2088. */
+    md_cron_t *rare = parse("0 0 29 2 */7");
+    int64_t n = 0;
+    assert_int_equal(md_cron_next(rare, NULL, ts("2033-01-01T00:00:00Z"), &n), 0);
+    assert_int_equal(n, ts("2060-02-29T00:00:00Z"));
+    assert_int_equal(md_cron_prev(rare, NULL, ts("2059-01-01T00:00:00Z"), &n), 0);
+    assert_int_equal(n, ts("2032-02-29T00:00:00Z"));
+    md_cron_free(rare);
+    /* Out of the supported calendar (years 1-9999), and a NULL expression:
+     * nothing is made up near the end. */
     md_cron_t *c = parse("* * * * *");
-    int64_t n = 42;
+    n = 42;
     assert_int_equal(md_cron_next(c, NULL, INT64_MAX, &n), -ERANGE);
     assert_int_equal(md_cron_prev(c, NULL, INT64_MIN, &n), -ERANGE);
     assert_int_equal(md_cron_next(NULL, NULL, 0, &n), -EINVAL);
     assert_int_equal(n, 42);
     md_cron_free(c);
+    const char *late[] = {"0 0 * * *", "0 0 1 1 *", "@every 1h"};
+    for (size_t i = 0; i < sizeof(late) / sizeof(late[0]); i++) {
+        c = parse(late[i]);
+        assert_int_equal(md_cron_next(c, NULL, ts("9999-12-31T23:00:00Z"), &n), -ERANGE);
+        assert_int_equal(n, 42);
+        md_cron_free(c);
+    }
     md_cron_free(NULL);
 }
 
