@@ -14,6 +14,14 @@ typedef int64_t md_ts_t;
 #define MD_TS_NEG_INF (INT64_MIN + 1)
 #define MD_TS_POS_INF INT64_MAX
 #define MD_USEC_PER_SEC INT64_C(1000000)
+/* Years 1..9999 UTC: where every calendar computation (local days, SQL's AT
+ * TIME ZONE, interval arithmetic) is safe. Bronze may hold anything else
+ * (±infinity included); such instants never get a day. */
+#define MD_TS_CALENDAR_MIN (INT64_C(-62135596800) * MD_USEC_PER_SEC)
+#define MD_TS_CALENDAR_MAX (INT64_C(253402300799) * MD_USEC_PER_SEC + 999999)
+static inline bool md_ts_in_calendar(md_ts_t t) {
+    return t >= MD_TS_CALENDAR_MIN && t <= MD_TS_CALENDAR_MAX;
+}
 /* Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
 #define MD_PG_EPOCH_OFFSET_USEC INT64_C(946684800000000)
 

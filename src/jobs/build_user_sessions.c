@@ -106,8 +106,8 @@ static void day_text(int32_t day, char buf[16]) {
  * reprocessed row that turned invalid changes its day's count too. */
 static int add_user_day(md_job_ctx_t *ctx, sess_state_t *st, const md_uuid_t *user,
                         md_ts_t created) {
-    if (!user->present || created == MD_TS_NULL)
-        return 0;
+    if (!user->present || !md_ts_in_calendar(created))
+        return 0; /* never valid, so never in user_days (±infinity, year 20000) */
     char u[37], t[24];
     md_uuid_format(user, u);
     snprintf(t, sizeof(t), "%" PRId64, created);
@@ -142,7 +142,10 @@ static int collect_keys(md_job_ctx_t *ctx, sess_state_t *st, const md_page_t *p,
             return md_job_decode_error(ctx, "events_clean", "created_at", r);
         if ((rc = add_user_day(ctx, st, &user, created)) != 0)
             return rc;
-        if (!valid || created == MD_TS_NULL) {
+        /* Outside years 1-9999 (a producer's absurd ingested_at can make such
+         * an event valid) no day or window can be computed: left out, like
+         * an invalid event. */
+        if (!valid || !md_ts_in_calendar(created)) {
             ctx->rows_invalid++;
             continue;
         }

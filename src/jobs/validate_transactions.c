@@ -295,7 +295,8 @@ static int apply_velocity(md_job_ctx_t *ctx, txn_state_t *st, int n) {
     md_ts_t lo = MD_TS_POS_INF, hi = MD_TS_NEG_INF;
     for (int i = 0; i < n; i++) {
         const md_txn_out_t *o = &st->out[i];
-        if (!o->user_id.present || o->created_at == MD_TS_NULL)
+        /* ±infinity and years beyond 9999 lie in nobody's window. */
+        if (!o->user_id.present || !md_ts_in_calendar(o->created_at))
             continue;
         char u[37];
         md_uuid_format(&o->user_id, u);
@@ -361,7 +362,7 @@ static int apply_velocity(md_job_ctx_t *ctx, txn_state_t *st, int n) {
     for (int i = 0; i < n; i++) {
         md_txn_out_t *o = &st->out[i];
         size_t count = 0;
-        if (o->user_id.present && o->created_at != MD_TS_NULL) {
+        if (o->user_id.present && md_ts_in_calendar(o->created_at)) {
             size_t a, end;
             user_run(st, o->user_id.b, &a, &end);
             count = md_velocity_count(st->ts_scratch + a, end - a, o->created_at, w);

@@ -26,6 +26,9 @@ int md_event_transform(const md_event_in_t *in, md_arena_t *arena, md_event_out_
     if (r < 0)
         return r;
     o.session_id = md_text_nullif_empty(md_text_trim(in->session_id));
+    bool session_too_long = o.session_id.ptr != NULL && o.session_id.len > MD_TEXT_INDEXED_MAX;
+    if (session_too_long)
+        o.session_id = MD_STR_NULL;
 
     if (o.event_type.ptr == NULL)
         md_codes_add(&o.errors, MD_CODE_MISSING_EVENT_TYPE);
@@ -42,6 +45,10 @@ int md_event_transform(const md_event_in_t *in, md_arena_t *arena, md_event_out_
         o.quality_score = 70;
     else
         o.quality_score = 100;
+    /* A warning, added after validity: the spec's is_valid does not look at
+     * session_id. */
+    if (session_too_long)
+        md_codes_add(&o.errors, MD_CODE_SESSION_ID_TOO_LONG);
 
     *ret = o;
     return 0;

@@ -298,6 +298,10 @@ int md_txn_transform(const md_txn_ctx_t *ctx, const md_txn_in_t *in, md_arena_t 
     o.created_at = in->created_at;
     o.ingested_at = in->ingested_at;
     o.external_id = trim_nullif(in->external_id);
+    bool external_id_too_long =
+        o.external_id.ptr != NULL && o.external_id.len > MD_TEXT_INDEXED_MAX;
+    if (external_id_too_long)
+        o.external_id = MD_STR_NULL;
     o.base_currency = ctx->base_currency
                           ? (md_str_t){ctx->base_currency, strlen(ctx->base_currency)}
                           : MD_STR_NULL;
@@ -308,6 +312,15 @@ int md_txn_transform(const md_txn_ctx_t *ctx, const md_txn_in_t *in, md_arena_t 
         rc = map_case(arena, trim_nullif(in->payment_method), false, &o.payment_method);
     if (rc < 0)
         return rc;
+    bool currency_too_long = o.currency.ptr != NULL && o.currency.len > MD_TXN_CURRENCY_MAX;
+    if (currency_too_long)
+        o.currency = MD_STR_NULL;
+    if (o.status.ptr != NULL && o.status.len > MD_TXN_STATUS_MAX) {
+        o.status = MD_STR_NULL;
+        md_codes_add(&o.errors, MD_CODE_STATUS_TOO_LONG);
+    }
+    if (external_id_too_long)
+        md_codes_add(&o.errors, MD_CODE_EXTERNAL_ID_TOO_LONG);
 
     o.currency_exponent = -1;
     if (o.currency.ptr != NULL) {
@@ -327,7 +340,9 @@ int md_txn_transform(const md_txn_ctx_t *ctx, const md_txn_in_t *in, md_arena_t 
     }
     if (amount_code != NULL)
         md_codes_add(&o.errors, amount_code);
-    if (o.currency.ptr == NULL)
+    if (currency_too_long)
+        md_codes_add(&o.errors, MD_CODE_CURRENCY_TOO_LONG);
+    else if (o.currency.ptr == NULL)
         md_codes_add(&o.errors, MD_CODE_CURRENCY_MISSING);
     else if (o.currency_exponent < 0)
         md_codes_add(&o.errors, MD_CODE_CURRENCY_UNKNOWN);

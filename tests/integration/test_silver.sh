@@ -195,4 +195,32 @@ assert_eq "vv0=0.10- vv1=0.10- vv2=0.10- vv3=0.10- vv4=0.10- vv5=0.10- vv6=0.30v
 assert_eq "f" "$(qq "SELECT is_valid FROM analytics.transactions_validated WHERE external_id = 'vv0'")" \
     "the reprocessed payment is invalid (its currency is gone)"
 
+# --- bronze rows that no index can hold, and instants no calendar has ---------
+# Producers may write them; each used to fail its batch, and every retry, for
+# good (index row too large; interval/timestamp out of range in sessions).
+md_newdb "t_silver_hostile_$$"
+u1=00000000-0000-4000-8000-0000000000f1
+qq "INSERT INTO analytics.events_raw (event_type, user_id, session_id, created_at) VALUES
+      ('pv', NULL, repeat('s', 12000), now()),
+      ('pv', '$u1', 'a', 'infinity'), ('pv', '$u1', 'a', now()),
+      ('pv', '$u1', 'b', '-infinity'), ('pv', NULL, 'c', 'infinity');
+    INSERT INTO analytics.transactions_raw (external_id, user_id, amount, currency, status, created_at) VALUES
+      (repeat('e', 30000), '$u1', 5, 'USD', 'succeeded', now()),
+      ('t2', '$u1', 5, repeat('u', 30000), 'succeeded', now()),
+      ('t3', '$u1', 5, 'USD', repeat('z', 30000), now()),
+      ('t4', '$u1', 5, 'USD', 'succeeded', 'infinity'),
+      ('t5', '$u1', 5, 'USD', 'succeeded', '-infinity')" >/dev/null
+out=$("$MEDALLIOND" run --all 2>&1) && md_ok "run --all succeeds over unindexable text and infinite timestamps" \
+    || md_fail "run --all over unindexable text and infinite timestamps: $out"
+assert_eq "5|5" "$(qq "SELECT (SELECT count(*) FROM analytics.events_clean), (SELECT count(*) FROM analytics.transactions_validated)")" \
+    "every such bronze row is in silver"
+assert_eq "1||{session_id_too_long}" "$(qq "SELECT is_valid::int || '|' || coalesce(session_id, '') || '|' || validation_errors::text
+                                           FROM analytics.events_clean WHERE id = 1")" \
+    "an unindexable session_id is dropped with a warning"
+assert_eq "external_id_too_long|currency_too_long|status_too_long" \
+    "$(qq "SELECT string_agg(c, '|' ORDER BY id) FROM (SELECT id, unnest(validation_errors) AS c FROM analytics.transactions_validated
+           WHERE id <= 3) x WHERE c LIKE '%too_long'")" \
+    "unindexable external_id, currency and status are dropped with their codes"
+assert_eq "1" "$(qq "SELECT count(*) FROM analytics.user_sessions")" "the one sessionizable event makes its session"
+
 md_finish

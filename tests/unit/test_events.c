@@ -299,9 +299,32 @@ static void test_hostile_bytes(void **state) {
                         "ab \0\xff"
                         "a",
                         6);
-    assert_ptr_equal(out.session_id.ptr, big);
-    assert_int_equal(out.session_id.len, n);
+    /* A session_id too long to index is dropped with a warning: the row
+     * stays valid and scores as having no session. */
+    assert_null(out.session_id.ptr);
+    assert_int_equal(out.quality_score, 70);
+    assert_codes(&out.errors, (const char *const[]){MD_CODE_SESSION_ID_TOO_LONG, NULL});
+    /* The boundary, after trimming: MD_TEXT_INDEXED_MAX bytes are kept. */
+    memset(big, 's', MD_TEXT_INDEXED_MAX + 3);
+    big[0] = ' ';
+    in = base();
+    in.session_id = (md_str_t){big, MD_TEXT_INDEXED_MAX + 1};
+    assert_int_equal(md_event_transform(&in, a, &out), 0);
+    assert_int_equal(out.session_id.len, MD_TEXT_INDEXED_MAX);
+    assert_int_equal(out.errors.count, 0);
     assert_int_equal(out.quality_score, 100);
+    in.session_id = (md_str_t){big, MD_TEXT_INDEXED_MAX + 2};
+    assert_int_equal(md_event_transform(&in, a, &out), 0);
+    assert_null(out.session_id.ptr);
+    assert_true(out.is_valid);
+    assert_codes(&out.errors, (const char *const[]){MD_CODE_SESSION_ID_TOO_LONG, NULL});
+    /* Invalid for another reason: both codes, the warning last. */
+    in.event_type = MD_STR_NULL;
+    assert_int_equal(md_event_transform(&in, a, &out), 0);
+    assert_false(out.is_valid);
+    assert_int_equal(out.quality_score, 0);
+    assert_codes(&out.errors, (const char *const[]){MD_CODE_MISSING_EVENT_TYPE,
+                                                    MD_CODE_SESSION_ID_TOO_LONG, NULL});
     md_arena_free(a);
     free(big);
 }

@@ -284,6 +284,49 @@ static void test_standardize_and_passthrough(void **state) {
     md_arena_reset(f->arena);
 }
 
+/* Text too long for the duplicate index is stored as NULL with a code:
+ * external_id and status as warnings, a currency as invalid (it cannot be a
+ * known one). The limits themselves are kept. */
+static void test_text_too_long(void **state) {
+    fixture_t *f = *state;
+    static char big[MD_TEXT_INDEXED_MAX + 2];
+    memset(big, 'x', sizeof(big));
+    static const struct {
+        size_t ext, status, currency; /* lengths; 0 = the normal value */
+        bool valid;
+        const char *codes;
+    } cases[] = {
+        {MD_TEXT_INDEXED_MAX, 0, 0, true, ""},
+        {MD_TEXT_INDEXED_MAX + 1, 0, 0, true, "external_id_too_long"},
+        {0, MD_TXN_STATUS_MAX, 0, true, ""},
+        {0, MD_TXN_STATUS_MAX + 1, 0, true, "status_too_long"},
+        {0, 0, MD_TXN_CURRENCY_MAX + 1, false, "currency_too_long,fx_rate_missing"},
+        {0, 0, MD_TXN_CURRENCY_MAX, false, "currency_unknown,fx_rate_missing"},
+        {MD_TEXT_INDEXED_MAX + 1, MD_TXN_STATUS_MAX + 1, MD_TXN_CURRENCY_MAX + 1, false,
+         "status_too_long,external_id_too_long,currency_too_long,fx_rate_missing"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        md_txn_in_t in = make_in("10", "USD", T2023);
+        in.external_id = cases[i].ext ? (md_str_t){big, cases[i].ext} : S("pi_1");
+        in.status = cases[i].status ? (md_str_t){big, cases[i].status} : S("succeeded");
+        if (cases[i].currency)
+            in.currency = (md_str_t){big, cases[i].currency};
+        md_txn_out_t out;
+        assert_int_equal(md_txn_transform(&f->ctx, &in, f->arena, &out), 0);
+        char buf[256];
+        join_codes(&out.errors, buf, sizeof(buf));
+        if (out.is_valid != cases[i].valid || strcmp(buf, cases[i].codes) != 0)
+            fail_msg("row %zu: valid %d codes \"%s\"", i, out.is_valid, buf);
+        assert_true(cases[i].ext > MD_TEXT_INDEXED_MAX ? out.external_id.ptr == NULL
+                                                       : out.external_id.ptr != NULL);
+        assert_true(cases[i].status > MD_TXN_STATUS_MAX ? out.status.ptr == NULL
+                                                        : out.status.ptr != NULL);
+        assert_true(cases[i].currency > MD_TXN_CURRENCY_MAX ? out.currency.ptr == NULL
+                                                            : out.currency.ptr != NULL);
+    }
+    md_arena_reset(f->arena);
+}
+
 static void test_base_currency_jpy(void **state) {
     fixture_t *f = *state;
     md_fx_table_t *fx = md_fx_table_new();
@@ -694,6 +737,7 @@ int main(void) {
         cmocka_unit_test(test_fx_table),
         cmocka_unit_test(test_dedup_key),
         cmocka_unit_test(test_velocity_count),
+        cmocka_unit_test(test_text_too_long),
         cmocka_unit_test(test_velocity_apply),
         cmocka_unit_test(test_counts_for_velocity),
         cmocka_unit_test(test_ctx_defaults),

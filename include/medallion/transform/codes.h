@@ -15,6 +15,14 @@
 
 /* Events. */
 #define MD_CODE_MISSING_EVENT_TYPE "missing_event_type"
+/* A session_id longer than MD_TEXT_INDEXED_MAX bytes: stored as NULL
+ * (the row then scores as having no session). Warning only. */
+#define MD_CODE_SESSION_ID_TOO_LONG "session_id_too_long"
+
+/* Longest text a silver column that is indexed may hold: B-tree entries are
+ * limited to about 2.7 kB, and one over-long value would otherwise fail its
+ * whole batch, and every retry of it, for good. */
+#define MD_TEXT_INDEXED_MAX 1024
 
 /* User actions. */
 #define MD_CODE_MISSING_USER_ID "missing_user_id"

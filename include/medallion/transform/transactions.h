@@ -28,6 +28,16 @@
  * but a NULL amount_base must still say why. Warning only. */
 #define MD_CODE_AMOUNT_BASE_OUT_OF_RANGE "amount_base_out_of_range"
 /* MD_CODE_MISSING_CREATED_AT (codes.h) is a warning here, not invalidating. */
+/* Text too long for the duplicate index (external_id, status, amount,
+ * currency): the value is stored as NULL. external_id beyond
+ * MD_TEXT_INDEXED_MAX and status beyond MD_TXN_STATUS_MAX bytes are warnings
+ * (the row then has no duplicate key); a currency beyond MD_TXN_CURRENCY_MAX
+ * bytes cannot be a known one and invalidates, like currency_unknown. */
+#define MD_CODE_EXTERNAL_ID_TOO_LONG "external_id_too_long"
+#define MD_CODE_STATUS_TOO_LONG "status_too_long"
+#define MD_CODE_CURRENCY_TOO_LONG "currency_too_long"
+#define MD_TXN_STATUS_MAX 256
+#define MD_TXN_CURRENCY_MAX 64
 
 /* fraud_reasons values. */
 #define MD_FRAUD_AMOUNT_OVER_10000 "amount_over_10000"
