@@ -5,6 +5,7 @@
 #include "medallion/pgpool.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,8 +168,20 @@ static bool healthy(md_pgslot_t *slot, int64_t now) {
         return false;
     if (PQtransactionStatus(c) != PQTRANS_IDLE)
         return false; /* someone left a transaction open: never reuse that */
-    if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)
-        return false;
+    /* A backend that ended on its own (idle_session_timeout, a terminate,
+     * a shutdown) leaves a FATAL message and then end-of-file in the socket:
+     * one PQconsumeInput reads the message, only the next one sees the EOF.
+     * So read for as long as something is waiting. */
+    for (int i = 0; i < 8; i++) {
+        struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+        if (p.fd < 0)
+            return false;
+        int r = poll(&p, 1, 0);
+        if (r == 0)
+            break;
+        if (r < 0 || PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)
+            return false;
+    }
     PGnotify *n;
     while ((n = PQnotifies(c)) != NULL)
         PQfreemem(n);

@@ -132,4 +132,26 @@ echo "COMMIT;" >&3
 exec 3>&-
 kill -TERM $pid
 wait $pid || true
+
+# --- pooled connections the server closed while idle are replaced, unseen ----
+# idle_session_timeout ends every backend idle for 1 s, between ticks 3 s
+# apart: the FATAL it leaves is read, the EOF after it too, and the dead
+# connection is reopened before use instead of failing the tick.
+qq "DELETE FROM medallion.job_runs" >/dev/null
+qq "ALTER DATABASE \"$PGDATABASE\" SET idle_session_timeout = '1s'" >/dev/null
+config_with "" 'clean_events={schedule: "*/3 * * * * *"}' >"$tmp/i.yaml"
+"$MEDALLIOND" -c "$tmp/i.yaml" >"$tmp/i.log" 2>&1 &
+pid=$!; pids+=($pid)
+wait_for 30 has_runs "job_name = 'clean_events' AND status = 'succeeded' AND run_id > (SELECT min(run_id) + 2 FROM medallion.job_runs)" \
+    && md_ok "ticks keep succeeding while the server closes idle connections" \
+    || md_fail "too few runs with idle_session_timeout: $(tail -5 "$tmp/i.log")"
+kill -TERM $pid
+wait $pid || true
+qq "ALTER DATABASE \"$PGDATABASE\" RESET idle_session_timeout" >/dev/null
+assert_eq "0" "$(runs "job_name = 'clean_events' AND status <> 'succeeded'")" "no tick failed or was skipped"
+if grep -Eq "failed|closed the connection|retry" "$tmp/i.log"; then
+    md_fail "a dead idle connection failed a tick: $(grep -E "failed|closed|retry" "$tmp/i.log" | head -3)"
+else
+    md_ok "no tick failed on a connection the server had closed"
+fi
 md_finish
