@@ -24,6 +24,7 @@
 
 #include "medallion/log.h"
 #include "medallion/pg.h"
+#include "medallion/pgpool.h"
 
 typedef struct batch_range {
     char *prev;      /* snapshot text of the finished position, NULL = none */
@@ -225,6 +226,20 @@ static int copy_out_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, const c
     while ((res = PQgetResult(ctx->conn)) != NULL)
         PQclear(res);
     return rc;
+}
+
+/* Before each page: stop when the run was cancelled, or when the connection
+ * holding its advisory lock is gone (the lock with it: another instance may
+ * take the job now, and the position row's lock alone would make the two
+ * runs queue behind each other page by page). */
+static int between_pages(md_job_ctx_t *ctx) {
+    if (md_job_cancelled(ctx))
+        return md_error_set(&ctx->err, -ECANCELED, "cancelled between batches");
+    if (ctx->lock_conn != NULL && !md_pgpool_conn_alive(ctx->lock_conn))
+        return md_error_set(&ctx->err, -ENOTCONN,
+                            "lost the job lock (its connection closed); stopped before the next "
+                            "batch so that no other instance runs this job at the same time");
+    return 0;
 }
 
 /* COPY (SELECT ...) TO STDOUT (FORMAT binary): one keyset page of the range. */
@@ -479,10 +494,8 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
     int rc = 0;
     int limit = ctx->jcfg->batch_size;
     for (;;) {
-        if (md_job_cancelled(ctx)) {
-            rc = md_error_set(&ctx->err, -ECANCELED, "cancelled between batches");
+        if ((rc = between_pages(ctx)) != 0)
             break;
-        }
         md_arena_reset(ctx->arena);
         if ((rc = begin_page(ctx, &range, true)) != 0)
             break;
@@ -702,10 +715,8 @@ int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
                 break;
             continue;
         }
-        if (md_job_cancelled(ctx)) {
-            rc = md_error_set(&ctx->err, -ECANCELED, "cancelled between batches");
+        if ((rc = between_pages(ctx)) != 0)
             break;
-        }
         int si = (int)(page_no % width);
         if (slots[si].conn == NULL && open_extra(ctx, &slots[si]) != 0) {
             /* Go on with the connections there are: commit what is open, then

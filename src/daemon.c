@@ -64,8 +64,8 @@ static int check_rls(PGconn *conn, md_error_t *ret_err) {
         rc = md_error_set(ret_err, -EACCES,
                           "role \"%s\" does not bypass row-level security on %s, so the jobs "
                           "cannot read bronze or COPY into silver; as a superuser run "
-                          "`ALTER ROLE \"%s\" BYPASSRLS;`, or connect as the tables' owner "
-                          "(e.g. service_role)",
+                          "`ALTER ROLE \"%s\" BYPASSRLS;`, or connect as the role that owns "
+                          "the analytics tables (the one that ran `medalliond migrate`)",
                           role, PQgetvalue(res, 0, 2), role);
     }
     PQclear(res);

@@ -162,12 +162,9 @@ static void mark_up(md_pgpool_t *pool) {
 /* Cheap checks first (status, pending input such as a FATAL from a server
  * shutting down); a round trip only when the connection sat idle long enough
  * for a NAT or the server to have dropped it silently. */
-static bool healthy(md_pgslot_t *slot, int64_t now) {
-    PGconn *c = slot->conn;
-    if (slot->discard || PQstatus(c) != CONNECTION_OK)
+bool md_pgpool_conn_alive(PGconn *c) {
+    if (c == NULL || PQstatus(c) != CONNECTION_OK)
         return false;
-    if (PQtransactionStatus(c) != PQTRANS_IDLE)
-        return false; /* someone left a transaction open: never reuse that */
     /* A backend that ended on its own (idle_session_timeout, a terminate,
      * a shutdown) leaves a FATAL message and then end-of-file in the socket:
      * one PQconsumeInput reads the message, only the next one sees the EOF.
@@ -182,6 +179,17 @@ static bool healthy(md_pgslot_t *slot, int64_t now) {
         if (r < 0 || PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)
             return false;
     }
+    return true;
+}
+
+static bool healthy(md_pgslot_t *slot, int64_t now) {
+    PGconn *c = slot->conn;
+    if (slot->discard || PQstatus(c) != CONNECTION_OK)
+        return false;
+    if (PQtransactionStatus(c) != PQTRANS_IDLE)
+        return false; /* someone left a transaction open: never reuse that */
+    if (!md_pgpool_conn_alive(c))
+        return false;
     PGnotify *n;
     while ((n = PQnotifies(c)) != NULL)
         PQfreemem(n);

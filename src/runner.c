@@ -123,6 +123,27 @@ static int finish_run(PGconn *conn, const md_run_result_t *r, md_error_t *err) {
     return 0;
 }
 
+/* The outcome goes on the lock connection; when that one is gone (and the
+ * lock with it), on the run's own connection, else on a new one: a run
+ * must never stay 'running' in job_runs while its daemon goes on. */
+static int record_outcome(const md_config_t *cfg, PGconn *lock_conn, PGconn *conn,
+                          const md_run_result_t *r, md_error_t *err) {
+    if (finish_run(lock_conn, r, err) == 0)
+        return 0;
+    md_error_clear(err);
+    if (conn != NULL && PQstatus(conn) == CONNECTION_OK &&
+        PQtransactionStatus(conn) == PQTRANS_IDLE && finish_run(conn, r, err) == 0)
+        return 0;
+    md_error_clear(err);
+    PGconn *fresh = NULL;
+    int rc = md_pg_connect(cfg->database_url, &fresh, err);
+    if (rc == 0) {
+        rc = finish_run(fresh, r, err);
+        PQfinish(fresh);
+    }
+    return rc;
+}
+
 int md_runner_record_skip(PGconn *conn, md_job_id_t job, const char *trigger, const char *reason,
                           md_error_t *ret_err) {
     int64_t id;
@@ -135,10 +156,13 @@ static void describe_holder(PGconn *lock_conn, const char *job, char *buf, size_
     md_error_t err = {0};
     PGresult *res = md_pg_query(
         lock_conn,
-        "SELECT coalesce(a.application_name, '') || ' pid ' || l.pid || coalesce(' from ' || "
-        "host(a.client_addr), '') FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int = hashtext('medalliond') "
-        "AND l.objid::int = hashtext($1) AND l.objsubid = 2 LIMIT 1",
+        "SELECT coalesce((SELECT 'medalliond ' || r.instance || ', ' FROM medallion.job_runs r "
+        "WHERE r.job_name = $1 AND r.status = 'running' ORDER BY r.run_id DESC LIMIT 1), "
+        "coalesce(nullif(a.application_name, '') || ', ', '')) || 'backend pid ' || l.pid || "
+        "coalesce(' from ' || host(a.client_addr), '') FROM pg_locks l LEFT JOIN "
+        "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
+        "l.classid::int = hashtext('medalliond') AND l.objid::int = hashtext($1) AND "
+        "l.objsubid = 2 LIMIT 1",
         1, params, &err);
     if (res != NULL && PQntuples(res) == 1)
         snprintf(buf, len, "another instance holds job %s (%s)", job, PQgetvalue(res, 0, 0));
@@ -196,6 +220,7 @@ static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
             .cfg = cfg,
             .jcfg = &cfg->jobs[job],
             .conn = conn,
+            .lock_conn = lock_conn,
             .ctl = ctl,
             .arena = md_arena_new(1 << 20),
         };
@@ -241,7 +266,8 @@ unlock:
     /* Record the outcome before releasing the lock, so finished_at of this
      * run always precedes started_at of the next holder's run. */
     ret->duration_ms = now_ms() - t0;
-    if (ret->run_id >= 0 && finish_run(lock_conn, ret, &err) != 0 && ret->message[0] == '\0')
+    if (ret->run_id >= 0 && record_outcome(cfg, lock_conn, conn, ret, &err) != 0 &&
+        ret->message[0] == '\0')
         set_message(ret, "cannot record the outcome: %s", err.msg);
     res = md_pg_query(lock_conn, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 1, lparams, &err);
     PQclear(res);

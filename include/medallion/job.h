@@ -26,6 +26,10 @@ typedef struct md_job_ctx {
     /* Set by the batch loop while a page is processed: the page's connection is
      * `conn` then, and md_batch_copy_in_last may defer the page's last COPY. */
     struct md_batch_slot *batch_slot;
+    /* The connection holding the run's advisory lock (NULL: none, e.g. in
+     * unit tests). Once it is gone the lock is gone: the batch loop stops
+     * before the next page rather than run beside another instance. */
+    PGconn *lock_conn;
     int64_t rows_read, rows_written, rows_valid, rows_invalid, rows_duplicate;
     /* A succeeded run's message (job_runs.message, the log line): what the
      * figures do not say, e.g. rows the definition leaves out. */

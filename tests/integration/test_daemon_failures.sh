@@ -154,4 +154,35 @@ if grep -Eq "failed|closed the connection|retry" "$tmp/i.log"; then
 else
     md_ok "no tick failed on a connection the server had closed"
 fi
+
+# --- a run whose lock connection is killed stops, and is recorded -------------
+# The advisory lock lives on the run's own bookkeeping connection. When that
+# backend is terminated mid-run the lock is gone: the run must stop before
+# its next page (another instance may take the job now) and its job_runs row
+# must say failed, not stay 'running'.
+qq "DELETE FROM medallion.job_runs" >/dev/null
+first=$(qq "SELECT coalesce(max(id), 0) + 1 FROM analytics.events_raw")
+qq "INSERT INTO analytics.events_raw (event_id, event_type, user_id, session_id, properties, source, created_at)
+    SELECT gen_random_uuid(), event_type, user_id, session_id, properties, source, created_at
+    FROM analytics.events_raw ORDER BY id LIMIT 1000" >/dev/null
+qq "CREATE FUNCTION test_slow_page() RETURNS trigger LANGUAGE plpgsql AS \$\$
+    BEGIN IF NEW.id = $((first + 105)) THEN PERFORM pg_sleep(3); END IF; RETURN NEW; END \$\$;
+    CREATE TRIGGER slow BEFORE INSERT ON analytics.events_clean FOR EACH ROW EXECUTE FUNCTION test_slow_page()" >/dev/null
+config_with "" 'clean_events={batch_size: 100, write_connections: 1}' >"$tmp/l.yaml"
+"$MEDALLIOND" run -c "$tmp/l.yaml" clean_events >"$tmp/l.log" 2>&1 &
+pid=$!; pids+=($pid)
+wait_for 20 has_runs "job_name = 'clean_events' AND status = 'running'" || md_fail "the run never started"
+sleep 1 # inside the slow second page
+qq "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+    AND classid::int = hashtext('medalliond') AND objid::int = hashtext('clean_events')" >/dev/null
+rc=0; wait $pid || rc=$?
+assert_eq "1" "$rc" "the run without its lock exits 1"
+assert_match "^failed\|lost the job lock" "$(qq "SELECT status || '|' || message FROM medallion.job_runs WHERE job_name = 'clean_events'")" \
+    "its job_runs row says failed: lost the job lock (not 'running')"
+qq "DROP TRIGGER slow ON analytics.events_clean; DROP FUNCTION test_slow_page()" >/dev/null
+"$MEDALLIOND" run -c "$tmp/l.yaml" clean_events >/dev/null 2>&1 || md_fail "the run after the lost lock"
+assert_eq "0" "$(qq "SELECT count(*) FROM analytics.events_raw r
+    WHERE (SELECT count(*) FROM analytics.events_clean c WHERE c.id = r.id)
+        + (SELECT count(*) FROM medallion.duplicates d WHERE d.source_table = 'events_raw' AND d.bronze_id = r.id) <> 1")" \
+    "every bronze row exactly once after the lost lock"
 md_finish
