@@ -54,6 +54,35 @@ static int range_copy(batch_range_t *dst, const batch_range_t *src) {
 /* One page between its BEGIN and its COMMIT: the connection it runs on, the
  * position it was read from, its last key, and the COPY a helper thread may
  * still be sending for it. */
+/* A run's figures of rows written and per outcome. A page's part of them
+ * counts only once the page commits: a failed or timed-out run reports what
+ * it committed, not what it rolled back. */
+typedef struct md_batch_counts {
+    int64_t written, valid, invalid, duplicate;
+} md_batch_counts_t;
+
+static md_batch_counts_t counts_of(const md_job_ctx_t *ctx) {
+    return (md_batch_counts_t){ctx->rows_written, ctx->rows_valid, ctx->rows_invalid,
+                               ctx->rows_duplicate};
+}
+
+/* *sum += now - before */
+static void counts_add_delta(md_batch_counts_t *sum, md_batch_counts_t now,
+                             md_batch_counts_t before) {
+    sum->written += now.written - before.written;
+    sum->valid += now.valid - before.valid;
+    sum->invalid += now.invalid - before.invalid;
+    sum->duplicate += now.duplicate - before.duplicate;
+}
+
+/* After a failure: the figures the run had at its start plus what committed. */
+static void counts_restore(md_job_ctx_t *ctx, md_batch_counts_t base, md_batch_counts_t committed) {
+    ctx->rows_written = base.written + committed.written;
+    ctx->rows_valid = base.valid + committed.valid;
+    ctx->rows_invalid = base.invalid + committed.invalid;
+    ctx->rows_duplicate = base.duplicate + committed.duplicate;
+}
+
 typedef struct md_batch_slot {
     PGconn *conn;
     PGcancel *cancel; /* for the helper's COPY */
@@ -64,7 +93,8 @@ typedef struct md_batch_slot {
     bool done; /* the range's last page */
     uint64_t key_xid;
     int64_t key_id;
-    bool async; /* md_batch_copy_in_last may hand its COPY to a helper thread */
+    bool async;                /* md_batch_copy_in_last may hand its COPY to a helper thread */
+    md_batch_counts_t counted; /* what processing this page added to the run's figures */
     bool copy_started;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -631,8 +661,22 @@ static int open_extra(md_job_ctx_t *ctx, md_batch_slot_t *s) {
  * open (its last COPY perhaps still running) until commit_page. `next` is the
  * position the page starts from; it is read from the database (and locked)
  * when no other page is open, and afterwards advanced past this page. */
+static int start_page_rows(md_job_ctx_t *ctx, const md_batch_spec_t *spec, md_batch_slot_t *s,
+                           batch_range_t *next, bool read_position, bool overlap);
+
+/* One page: read, transform and write it (its COPY may still be in flight),
+ * keeping what it added to the run's figures for when it commits. */
 static int start_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, md_batch_slot_t *s,
                       batch_range_t *next, bool read_position, bool overlap) {
+    md_batch_counts_t before = counts_of(ctx);
+    s->counted = (md_batch_counts_t){0};
+    int rc = start_page_rows(ctx, spec, s, next, read_position, overlap);
+    counts_add_delta(&s->counted, counts_of(ctx), before);
+    return rc;
+}
+
+static int start_page_rows(md_job_ctx_t *ctx, const md_batch_spec_t *spec, md_batch_slot_t *s,
+                           batch_range_t *next, bool read_position, bool overlap) {
     md_arena_reset(ctx->arena);
     ctx->conn = s->conn;
     int rc = begin_page(ctx, next, read_position);
@@ -676,8 +720,10 @@ static int commit_page(md_job_ctx_t *ctx, md_batch_slot_t *s) {
 
 /* Commit the oldest of the nopen pages open in the ring of `width` slots. */
 static int commit_oldest(md_job_ctx_t *ctx, md_batch_slot_t *slots, int width, int *oldest,
-                         int *nopen) {
+                         int *nopen, md_batch_counts_t *committed) {
     int rc = commit_page(ctx, &slots[*oldest]);
+    if (rc == 0)
+        counts_add_delta(committed, slots[*oldest].counted, (md_batch_counts_t){0});
     *oldest = (*oldest + 1) % width;
     (*nopen)--;
     return rc;
@@ -707,11 +753,12 @@ int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
         return md_error_set(&ctx->err, rc, "out of memory");
     }
     batch_range_t next = {0};
+    md_batch_counts_t base = counts_of(ctx), committed = {0};
     int oldest = 0, nopen = 0; /* open pages: slots oldest, oldest+1, ... (mod width) */
     int64_t page_no = 0;
     for (bool more = true; more || nopen > 0;) {
         if (!more || nopen >= width) {
-            if ((rc = commit_oldest(ctx, slots, width, &oldest, &nopen)) != 0)
+            if ((rc = commit_oldest(ctx, slots, width, &oldest, &nopen, &committed)) != 0)
                 break;
             continue;
         }
@@ -722,7 +769,7 @@ int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
             /* Go on with the connections there are: commit what is open, then
              * narrow the ring to them. */
             while (nopen > 0 && rc == 0)
-                rc = commit_oldest(ctx, slots, width, &oldest, &nopen);
+                rc = commit_oldest(ctx, slots, width, &oldest, &nopen, &committed);
             if (rc != 0)
                 break;
             width = si;
@@ -748,5 +795,7 @@ int md_batch_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
         slot_free(&slots[i]);
     }
     range_clear(&next);
+    if (rc != 0)
+        counts_restore(ctx, base, committed);
     return rc;
 }

@@ -179,6 +179,9 @@ rc=0; wait $pid || rc=$?
 assert_eq "1" "$rc" "the run without its lock exits 1"
 assert_match "^failed\|lost the job lock" "$(qq "SELECT status || '|' || message FROM medallion.job_runs WHERE job_name = 'clean_events'")" \
     "its job_runs row says failed: lost the job lock (not 'running')"
+assert_eq "$(qq "SELECT count(*) FROM analytics.events_clean WHERE id >= $first")" \
+    "$(qq "SELECT rows_written FROM medallion.job_runs WHERE job_name = 'clean_events'")" \
+    "the failed run reports the rows it committed, not the page it rolled back"
 qq "DROP TRIGGER slow ON analytics.events_clean; DROP FUNCTION test_slow_page()" >/dev/null
 "$MEDALLIOND" run -c "$tmp/l.yaml" clean_events >/dev/null 2>&1 || md_fail "the run after the lost lock"
 assert_eq "0" "$(qq "SELECT count(*) FROM analytics.events_raw r
