@@ -4,6 +4,8 @@
  * database.url, which may carry a password. */
 #include "medallion/config.h"
 
+#include "medallion/conninfo.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -799,6 +801,23 @@ static void apply_database_env(parse_ctx_t *c) {
     cfg->database_url_source = NULL;
 }
 
+/* A URL libpq cannot parse is a config error here, not an endless "database
+ * unreachable" later. The message never shows the URL itself. */
+static void check_database_url(parse_ctx_t *c, const yaml_node_t *root) {
+    const md_config_t *cfg = c->cfg;
+    char why[300];
+    if (cfg->database_url == NULL || !md_conninfo_parse_error(cfg->database_url, why, sizeof(why)))
+        return;
+    const yaml_node_t *at = NULL;
+    if (strcmp(cfg->database_url_source, "config") == 0 && root != NULL)
+        at = lookup(c->doc, root, "database", "url");
+    if (at != NULL)
+        err_at(c, at->start_mark, "database.url cannot be parsed: %s", why);
+    else
+        err_nopos(c, "the database URL from %s cannot be parsed: %s", cfg->database_url_source,
+                  why);
+}
+
 /* Line and column (1-based) of a byte offset, for reader errors that carry no mark. */
 static void offset_position(const char *buf, size_t len, size_t offset, size_t *line, size_t *col) {
     *line = 1;
@@ -894,6 +913,7 @@ static int load_buffer(const char *name, const char *path, const char *buf, size
         resolve_defaults(&c);
         cross_checks(&c, root);
         apply_database_env(&c);
+        check_database_url(&c, root);
     }
     if (have_doc)
         yaml_document_delete(&doc);

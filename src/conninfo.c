@@ -5,7 +5,10 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <libpq-fe.h>
 
 #define MAX_SPANS 8
 #define MASK "***"
@@ -199,4 +202,25 @@ void md_conninfo_scrub(const char *conninfo, char *msg, size_t cap) {
 void md_conninfo_scrub_quoted(char *msg, size_t cap) {
     if (msg != NULL)
         scrub(NULL, NULL, 0, msg, cap);
+}
+
+bool md_conninfo_parse_error(const char *conninfo, char *msg, size_t cap) {
+    if (conninfo == NULL)
+        return false;
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    if (opts != NULL) {
+        PQconninfoFree(opts);
+        return false;
+    }
+    if (cap > 0) {
+        snprintf(msg, cap, "%s", perr ? perr : "out of memory");
+        size_t l = strlen(msg);
+        while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+            msg[--l] = '\0';
+        md_conninfo_scrub(conninfo, msg, cap);
+        md_conninfo_scrub_quoted(msg, cap);
+    }
+    PQfreemem(perr);
+    return true;
 }

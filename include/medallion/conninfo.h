@@ -1,10 +1,12 @@
 /* Keeping the database password out of every message (product.md §1: "A
  * password never appears in a log line or an error message"). A conninfo is a
  * libpq key/value string or a postgresql:// URI, possibly malformed: the rules
- * err on the side of hiding too much. Pure string functions, no libpq. */
+ * err on the side of hiding too much. String functions; only
+ * md_conninfo_parse_error asks libpq. */
 #ifndef MEDALLION_CONNINFO_H
 #define MEDALLION_CONNINFO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* conninfo with every secret replaced by "***", into buf (always
@@ -29,5 +31,11 @@ void md_conninfo_scrub(const char *conninfo, char *msg, size_t cap);
  * messages about a conninfo that cannot be parsed at all, where any quoted
  * fragment may be part of a secret. In place, within cap. */
 void md_conninfo_scrub_quoted(char *msg, size_t cap);
+
+/* Whether libpq can parse conninfo at all. When it cannot, true, with its
+ * reason in msg (every quoted fragment masked: any may be a secret). A
+ * string that cannot be parsed is a configuration error, not an unreachable
+ * database to retry forever. */
+bool md_conninfo_parse_error(const char *conninfo, char *msg, size_t cap);
 
 #endif

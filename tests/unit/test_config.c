@@ -292,11 +292,11 @@ typedef struct err_case {
 
 static const err_case_t err_cases[] = {
     /* unknown keys at each level */
-    {"databse:\n  url: x\n",
+    {"databse:\n  url: host=x\n",
      "t.yaml:1:1: unknown key \"databse\" (valid keys: database, log_level, reporting, jobs, "
      "history, shutdown, sessions, fraud, kpi)",
      NULL},
-    {"database:\n  url: x\n  poolsize: 4\n",
+    {"database:\n  url: host=x\n  poolsize: 4\n",
      "t.yaml:3:3: unknown key \"poolsize\" in database (valid keys: url, pool_size)", NULL},
     {"jobs:\n  clean_events:\n    schedul: \"* * * * *\"\n",
      "t.yaml:3:5: unknown key \"schedul\" in jobs.clean_events (valid keys: schedule, enabled, "
@@ -376,6 +376,9 @@ static const err_case_t err_cases[] = {
     /* cron: the message names the field (text from md_cron_parse) */
     {"jobs:\n  clean_events:\n    schedule: \"*/0 * * * *\"\n",
      "t.yaml:3:15: jobs.clean_events.schedule: ", "minute field"},
+    /* a URL libpq cannot parse: a config error, and no piece of it shown */
+    {"database:\n  url: \"postgresql://u:pw%zz@h/db\"\n",
+     "t.yaml:2:8: database.url cannot be parsed: invalid percent-encoded token: \"***\"", NULL},
     /* parses, but no date ever matches: a silently dead job otherwise */
     {"jobs:\n  clean_events:\n    schedule: \"0 0 31 2 *\"\n",
      "t.yaml:3:15: jobs.clean_events.schedule: ", "never fires"},
@@ -389,7 +392,7 @@ static const err_case_t err_cases[] = {
     {"jobs:\n  clean_events:\n    timezone: ../../etc/passwd\n",
      "t.yaml:3:15: jobs.clean_events.timezone: ", "../../etc/passwd"},
     /* duplicate keys */
-    {"database:\n  url: a\n  url: b\n",
+    {"database:\n  url: host=a\n  url: host=b\n",
      "t.yaml:3:3: duplicate key \"database.url\" (first defined at line 2, column 3)", NULL},
     {"log_level: info\nlog_level: debug\n",
      "t.yaml:2:1: duplicate key \"log_level\" (first defined at line 1, column 1)", NULL},
@@ -401,13 +404,13 @@ static const err_case_t err_cases[] = {
     {"sessions:\n  gap: 2d\n",
      "t.yaml:2:8: sessions.max_length (1d) must be greater than sessions.gap (2d)", NULL},
     /* YAML syntax */
-    {"database:\n  url: x\n pool_size: 4\n",
+    {"database:\n  url: host=x\n pool_size: 4\n",
      "t.yaml:3:2: YAML syntax error: did not find expected key (while parsing a block mapping at "
      "line 1, column 1)",
      NULL},
-    {"database: {url: x\n", "t.yaml:2:1: YAML syntax error: ", "flow mapping"},
-    {"database:\n\turl: x\n", "t.yaml:2:1: YAML syntax error: a tab character; indent with spaces",
-     NULL},
+    {"database: {url: host=x\n", "t.yaml:2:1: YAML syntax error: ", "flow mapping"},
+    {"database:\n\turl: host=x\n",
+     "t.yaml:2:1: YAML syntax error: a tab character; indent with spaces", NULL},
     {"a: \xff\n", "t.yaml:1:4: YAML syntax error: invalid leading UTF-8 octet", NULL},
     {"log_level: info\n---\nlog_level: debug\n",
      "t.yaml:3:1: a second YAML document is not allowed (one file, one document)", NULL},
@@ -647,15 +650,15 @@ static void test_frozen_changes(void **state) {
         int count;
         const char *names;
     } cases[] = {
-        {"database: {url: x}\n", "database: {url: x}\nlog_level: debug\nshutdown: {grace: 1m}\n", 0,
-         ""},
-        {"database: {url: x}\n", "database: {url: y}\n", 1, "database.url"},
-        {"database: {url: x}\n", "log_level: info\n", 1, "database.url"},
+        {"database: {url: host=x}\n",
+         "database: {url: host=x}\nlog_level: debug\nshutdown: {grace: 1m}\n", 0, ""},
+        {"database: {url: host=x}\n", "database: {url: host=y}\n", 1, "database.url"},
+        {"database: {url: host=x}\n", "log_level: info\n", 1, "database.url"},
         {"", "database: {pool_size: 8}\n", 1, "database.pool_size"},
         {"", "reporting: {timezone: Europe/Berlin, base_currency: EUR}\n", 2,
          "reporting.timezone, reporting.base_currency"},
-        {"database: {url: x}\n",
-         "database: {url: y, pool_size: 2}\nreporting: {timezone: Asia/Tokyo, base_currency: "
+        {"database: {url: host=x}\n",
+         "database: {url: host=y, pool_size: 2}\nreporting: {timezone: Asia/Tokyo, base_currency: "
          "JPY}\n",
          4, "database.url, database.pool_size, reporting.timezone, reporting.base_currency"},
         /* jobs are not frozen: a schedule change applies on reload */
@@ -671,7 +674,8 @@ static void test_frozen_changes(void **state) {
         md_config_free(b);
     }
     /* a short buffer is truncated but terminated, and the count stays right */
-    md_config_t *a = load_ok("database: {url: x}\n"), *b = load_ok("database: {pool_size: 3}\n");
+    md_config_t *a = load_ok("database: {url: host=x}\n"),
+                *b = load_ok("database: {pool_size: 3}\n");
     char small[8];
     assert_int_equal(md_config_frozen_changes(a, b, small, sizeof(small)), 2);
     assert_int_equal(strlen(small), sizeof(small) - 1);
