@@ -63,6 +63,35 @@ int md_log_level_parse(const char *s, md_log_level_t *ret) {
     return -EINVAL;
 }
 
+/* Not isspace(): the locale must not decide what a line break is. */
+static bool is_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+char *md_log_oneline(char *s) {
+    char *w = s;
+    for (const char *r = s; *r != '\0';) {
+        if (!is_blank(*r)) {
+            *w++ = *r++;
+            continue;
+        }
+        const char *run = r;
+        bool breaks = false;
+        for (; is_blank(*r); r++)
+            if (*r != ' ')
+                breaks = true;
+        if (*r == '\0')
+            break; /* trailing whitespace is cut */
+        if (!breaks)
+            while (run < r)
+                *w++ = *run++;
+        else if (w != s) /* a leading break is cut */
+            *w++ = ' ';
+    }
+    *w = '\0';
+    return s;
+}
+
 static const char *level_name(md_log_level_t level) {
     switch (level) {
     case MD_LOG_ERR:
@@ -83,6 +112,9 @@ void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* One event, one line: a message carrying another program's text (libpq,
+     * the server) must not split into lines that lack timestamp and level. */
+    md_log_oneline(msg);
 
     if (log_to_journal) {
         char fjob[160] = "", frun[48] = "", frows[48] = "", fdur[48] = "";

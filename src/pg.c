@@ -1,5 +1,6 @@
 /* libpq conveniences: connection with our application name, statement helpers,
- * SQLSTATE-aware errors. Never logs (callers do) and never echoes a password. */
+ * SQLSTATE-aware one-line errors. Logs only the server's notices (callers log
+ * errors) and never echoes a password. */
 #include "medallion/pg.h"
 
 #include <errno.h>
@@ -12,6 +13,44 @@ static void trim_end(char *s) {
     size_t l = strlen(s);
     while (l > 0 && (s[l - 1] == '\n' || s[l - 1] == ' '))
         s[--l] = '\0';
+}
+
+md_log_level_t md_pg_notice_level(const char *severity) {
+    static const char *const quiet[] = {"NOTICE", "INFO", "LOG", "DEBUG"};
+    if (severity != NULL)
+        for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
+            if (strcmp(severity, quiet[i]) == 0)
+                return MD_LOG_DEBUG;
+    return MD_LOG_WARN;
+}
+
+/* Replaces libpq's default, which prints the server's text raw on stderr,
+ * several lines per notice. Also receives the FATAL an idle connection gets
+ * before the server closes it (administrator command, idle-session timeout). */
+static void notice_receiver(void *arg, const PGresult *res) {
+    (void)arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev == NULL) /* a server older than 9.6 */
+        sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
+    md_log_level_t level = md_pg_notice_level(sev);
+    if (!md_log_enabled(level))
+        return;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+    char line[2048];
+    if (primary == NULL) { /* no fields: libpq's own text, which starts with the severity */
+        snprintf(line, sizeof(line), "PostgreSQL %s", PQresultErrorMessage(res));
+    } else {
+        int l = snprintf(line, sizeof(line), "PostgreSQL %s: %s%s%s%s", sev ? sev : "NOTICE",
+                         state ? "[" : "", state ? state : "", state ? "] " : "", primary);
+        if (detail != NULL && l >= 0 && (size_t)l < sizeof(line))
+            l += snprintf(line + l, sizeof(line) - (size_t)l, " (%s)", detail);
+        if (hint != NULL && l >= 0 && (size_t)l < sizeof(line))
+            snprintf(line + l, sizeof(line) - (size_t)l, " hint: %s", hint);
+    }
+    md_log_write(level, NULL, "%s", md_log_oneline(line));
 }
 
 int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err) {
@@ -31,6 +70,7 @@ int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err) 
         trim_end(msg);
         md_conninfo_scrub(conninfo, msg, sizeof(msg));
         md_conninfo_scrub_quoted(msg, sizeof(msg));
+        md_log_oneline(msg); /* after scrubbing: the secrets are matched as written */
         return md_error_set(ret_err, -EINVAL, "the database URL (%s) cannot be parsed: %s", where,
                             msg);
     }
@@ -49,12 +89,16 @@ int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err) 
         PQfinish(conn);
         trim_end(msg);
         md_conninfo_scrub(conninfo, msg, sizeof(msg));
+        /* "server closed the connection unexpectedly\n\tThis probably means..."
+         * as one line; after scrubbing, which matches secrets as written. */
+        md_log_oneline(msg);
         int rc = md_error_set(ret_err, -ECONNREFUSED, "cannot connect to PostgreSQL (%s): %s",
                               where, msg);
         if (ret_err != NULL)
             memcpy(ret_err->sqlstate, "08001", 6);
         return rc;
     }
+    PQsetNoticeReceiver(conn, notice_receiver, NULL);
     *ret_conn = conn;
     return 0;
 }
@@ -66,9 +110,7 @@ int md_pg_error(PGconn *conn, const PGresult *res, const char *what, md_error_t 
     const char *text = primary ? primary : (conn ? PQerrorMessage(conn) : "unknown error");
     char clean[700];
     snprintf(clean, sizeof(clean), "%s", text);
-    size_t l = strlen(clean);
-    while (l > 0 && (clean[l - 1] == '\n' || clean[l - 1] == ' '))
-        clean[--l] = '\0';
+    md_log_oneline(clean); /* PQerrorMessage: "...unexpectedly\n\tThis probably means..." */
     int rc = md_error_set(err, -EIO, "%s: %s%s%s%s%s", what, state ? "[" : "", state ? state : "",
                           state ? "] " : "", clean, detail ? "" : "");
     if (err != NULL) {
@@ -81,6 +123,7 @@ int md_pg_error(PGconn *conn, const PGresult *res, const char *what, md_error_t 
         if (detail != NULL) {
             size_t ml = strlen(err->msg);
             snprintf(err->msg + ml, sizeof(err->msg) - ml, " (%s)", detail);
+            md_log_oneline(err->msg); /* a DETAIL may span lines */
         }
     }
     return rc;

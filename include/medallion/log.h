@@ -31,6 +31,13 @@ md_log_level_t md_log_get_level(void);
 int md_log_level_parse(const char *s, md_log_level_t *ret);
 bool md_log_enabled(md_log_level_t level);
 
+/* Rewrites s in place as a single line: trailing whitespace is cut, and every
+ * run of whitespace holding a newline, carriage return, tab, \v or \f becomes
+ * one space (cut at the very start); runs of plain spaces are kept. For text
+ * from elsewhere (libpq, the server) that must stay one event per line on
+ * stderr. Returns s. */
+char *md_log_oneline(char *s);
+
 void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt, ...)
     MD_PRINTF(3, 4);
 
