@@ -461,7 +461,15 @@ static int mark_days(md_job_ctx_t *ctx, txn_state_t *st, int n) {
 /* `reprocess` re-derives rows that were counted before: a purchase may have
  * stopped counting (its currency is no longer known, say), which least()
  * cannot undo. So for every user of a reprocessed page, first_purchase_at is
- * recomputed from silver (the page's new rows included) where a row exists. */
+ * recomputed from silver (the page's new rows included) where a row exists.
+ *
+ * The users are found through the primary key (= ANY on its only column, so
+ * the scan returns them distinct and in user_id order: rows are locked in the
+ * same order as everywhere else, without a sort) and each one's first
+ * purchase through (user_id, created_at). The page's transaction forbids
+ * sorts (begin_page), and a DISTINCT over the array joined to
+ * user_first_seen then compared every known user with every user of the
+ * page: quadratic in the number of users. */
 static int recompute_first_purchase(md_job_ctx_t *ctx, const char *users) {
     char lo[24], hi[24];
     snprintf(lo, sizeof(lo), "%" PRId64, (int64_t)MARK_MIN_US);
@@ -469,15 +477,14 @@ static int recompute_first_purchase(md_job_ctx_t *ctx, const char *users) {
     const char *params[] = {users, lo, hi};
     PGresult *res = md_pg_query(
         ctx->conn,
-        "INSERT INTO medallion.user_first_seen AS f (user_id, first_purchase_at) SELECT x.u, "
-        "(SELECT min(t.created_at) FROM analytics.transactions_validated t WHERE t.user_id = x.u "
-        "AND t.is_valid AND NOT t.is_duplicate AND t.status = 'succeeded' AND t.created_at "
-        "BETWEEN " TS_EXPR("$2::bigint") " AND " TS_EXPR(
-            "$3::bigint") ") FROM (SELECT DISTINCT unnest($1::uuid[]) AS u) x WHERE EXISTS "
-                          "(SELECT 1 FROM medallion.user_first_seen e WHERE e.user_id = x.u) "
-                          "ORDER BY 1 ON CONFLICT (user_id) DO UPDATE SET first_purchase_at = "
-                          "excluded.first_purchase_at, updated_at = now() WHERE "
-                          "f.first_purchase_at IS DISTINCT FROM excluded.first_purchase_at",
+        "INSERT INTO medallion.user_first_seen AS f (user_id, first_purchase_at) SELECT "
+        "e.user_id, (SELECT min(t.created_at) FROM analytics.transactions_validated t WHERE "
+        "t.user_id = e.user_id AND t.is_valid AND NOT t.is_duplicate AND t.status = 'succeeded' "
+        "AND t.created_at BETWEEN " TS_EXPR("$2::bigint") " AND " TS_EXPR(
+            "$3::bigint") ") FROM medallion.user_first_seen e WHERE e.user_id = "
+                          "ANY($1::uuid[]) ORDER BY e.user_id ON CONFLICT (user_id) DO UPDATE SET "
+                          "first_purchase_at = excluded.first_purchase_at, updated_at = now() "
+                          "WHERE f.first_purchase_at IS DISTINCT FROM excluded.first_purchase_at",
         3, params, &ctx->err);
     if (res == NULL)
         return ctx->err.code;
