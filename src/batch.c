@@ -523,9 +523,11 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
     int64_t last_id = INT64_MIN;
     int rc = 0;
     int limit = ctx->jcfg->batch_size;
+    md_batch_counts_t base = counts_of(ctx), committed = {0};
     for (;;) {
         if ((rc = between_pages(ctx)) != 0)
             break;
+        md_batch_counts_t before = counts_of(ctx);
         md_arena_reset(ctx->arena);
         if ((rc = begin_page(ctx, &range, true)) != 0)
             break;
@@ -596,13 +598,17 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
             rc = spec->process(ctx, &page, spec->state);
         if (rc == 0)
             rc = md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
+        if (rc == 0)
+            counts_add_delta(&committed, counts_of(ctx), before);
         int got = page.nrows;
         page_free_rows(&page);
         if (rc != 0 || got < limit)
             break;
     }
-    if (rc != 0)
+    if (rc != 0) {
         rollback(ctx->conn);
+        counts_restore(ctx, base, committed);
+    }
     page_free_rows(&page);
     free(page.fields);
     free(page.raw);

@@ -161,7 +161,7 @@ static bool parse_item(const field_spec_t *f, bool is_dow, const char *s, const 
         if (v < 1)
             return fail(e, "step must be >= 1");
         if (v > span)
-            return fail(e, "step %ld out of range 1-%d", v, span);
+            return fail(e, "step %.*s out of range 1-%d", (int)(end - p), p, span);
         step = (int)v;
     }
     for (int v = lo; v <= hi; v += step)

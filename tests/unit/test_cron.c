@@ -384,6 +384,9 @@ static const struct {
     const char *expr, *msg;
 } bad_cases[] = {
     {"61 * * * *", "minute field \"61\": value 61 out of range 0-59"},
+    {"*/61 * * * *", "minute field \"*/61\": step 61 out of range 1-60"},
+    /* the step as written, never a truncated number */
+    {"*/4294967297 * * * *", "minute field \"*/4294967297\": step 4294967297 out of range 1-60"},
     {"* 24 * * *", "hour field \"24\": value 24 out of range 0-23"},
     {"* * 0 * *", "day-of-month field \"0\": value 0 out of range 1-31"},
     {"* * 32 * *", "day-of-month field \"32\": value 32 out of range 1-31"},
