@@ -169,7 +169,7 @@ int md_cli_run_sequence(const char *cmd, const md_config_t *cfg, const bool *wan
              * would read stale input; record them as not run. */
             md_error_clear(&err);
             const char *why = "dependency failed";
-            if (md_runner_record_skip(lock_conn, (md_job_id_t)j, "manual", why, &err) != 0)
+            if (md_runner_record_skip(lock_conn, (md_job_id_t)j, "manual", why, 0, &err) != 0)
                 fprintf(stderr, "medalliond %s: cannot record %s as skipped: %s\n", cmd, name,
                         err.msg);
             print_line(name, "skipped", NULL, why);

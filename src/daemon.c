@@ -189,6 +189,7 @@ typedef struct work {
     md_job_id_t job;
     const char *trigger;
     char reason[128];
+    int64_t at_ms; /* W_SKIP: when the tick was skipped (Unix ms) */
     cfgref_t *cfg;
     int nslots;
     md_pgslot_t *slots[2];
@@ -418,7 +419,7 @@ static void work_cb(uv_work_t *req) {
         md_runner_run(w->cfg->cfg, w->job, c[0], c[1], w->trigger, &w->ctl, &w->result);
         break;
     case W_SKIP:
-        if (md_runner_record_skip(c[0], w->job, w->trigger, w->reason, &w->err) != 0)
+        if (md_runner_record_skip(c[0], w->job, w->trigger, w->reason, w->at_ms, &w->err) != 0)
             w->conn_failed = md_pg_is_connection_error(c[0], &w->err);
         break;
     case W_PRUNE:
@@ -517,8 +518,10 @@ static void record_skip(md_daemon_t *d, md_job_id_t job, const char *trigger, co
     if (!d->db_ready)
         return;
     work_t *w = work_new(d, W_SKIP, job, trigger);
-    if (w != NULL)
+    if (w != NULL) {
         snprintf(w->reason, sizeof(w->reason), "%s", reason);
+        w->at_ms = wall_ms();
+    }
     enqueue(d, w);
 }
 

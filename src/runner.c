@@ -85,15 +85,20 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* at_ms: when it happened (Unix ms), or 0 for now: a skipped tick may be
+ * recorded only once a connection is free, seconds later. */
 static int insert_run(PGconn *conn, const char *job, const char *status, const char *trigger,
-                      const char *message, int64_t *ret_run_id, md_error_t *err) {
-    const char *params[] = {job, status, md_runner_instance(), trigger, message};
-    PGresult *res = md_pg_query(conn,
-                                "INSERT INTO medallion.job_runs (job_name, status, instance, "
-                                "trigger, message, finished_at) VALUES ($1, $2, $3, $4, $5, "
-                                "CASE WHEN $2 = 'running' THEN NULL ELSE now() END) "
-                                "RETURNING run_id",
-                                5, params, err);
+                      const char *message, int64_t at_ms, int64_t *ret_run_id, md_error_t *err) {
+    char at[24];
+    snprintf(at, sizeof(at), "%" PRId64, at_ms);
+    const char *params[] = {job, status, md_runner_instance(), trigger, message, at};
+    PGresult *res = md_pg_query(
+        conn,
+        "INSERT INTO medallion.job_runs (job_name, status, instance, trigger, message, "
+        "started_at, finished_at) SELECT $1, $2, $3, $4, $5, t, CASE WHEN $2 = 'running' THEN "
+        "NULL ELSE t END FROM (SELECT CASE WHEN $6::bigint > 0 THEN least(now(), "
+        "to_timestamp($6::bigint / 1000.0)) ELSE now() END AS t) x RETURNING run_id",
+        6, params, err);
     if (res == NULL)
         return err ? err->code : -EIO;
     *ret_run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -145,9 +150,10 @@ static int record_outcome(const md_config_t *cfg, PGconn *lock_conn, PGconn *con
 }
 
 int md_runner_record_skip(PGconn *conn, md_job_id_t job, const char *trigger, const char *reason,
-                          md_error_t *ret_err) {
+                          int64_t at_ms, md_error_t *ret_err) {
     int64_t id;
-    return insert_run(conn, md_jobdef_get(job)->name, "skipped", trigger, reason, &id, ret_err);
+    return insert_run(conn, md_jobdef_get(job)->name, "skipped", trigger, reason, at_ms, &id,
+                      ret_err);
 }
 
 /* Name the holder of a job's lock for the skip message, best effort. */
@@ -198,13 +204,13 @@ static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
         ret->status = MD_RUN_SKIPPED;
         ret->locked_elsewhere = true;
         describe_holder(lock_conn, def->name, ret->message, sizeof(ret->message));
-        if (insert_run(lock_conn, def->name, "skipped", trigger, ret->message, &ret->run_id,
+        if (insert_run(lock_conn, def->name, "skipped", trigger, ret->message, 0, &ret->run_id,
                        &err) != 0)
             ret->run_id = -1;
         ret->duration_ms = now_ms() - t0;
         return;
     }
-    if (insert_run(lock_conn, def->name, "running", trigger, NULL, &ret->run_id, &err) != 0) {
+    if (insert_run(lock_conn, def->name, "running", trigger, NULL, 0, &ret->run_id, &err) != 0) {
         ret->status = MD_RUN_FAILED;
         ret->connection_lost = md_pg_is_connection_error(lock_conn, &err);
         set_message(ret, "cannot record the run: %s", err.msg);

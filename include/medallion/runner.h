@@ -55,9 +55,10 @@ void md_runner_run(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn
 void md_runner_reprocess(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,
                          int64_t from_us, int64_t to_us, md_run_result_t *ret);
 
-/* Record a run that did not start (overlapping tick, dependency failed). */
+/* Record a run that did not start (overlapping tick, dependency failed), at
+ * at_ms (Unix ms, the tick's time; 0 = now). */
 int md_runner_record_skip(PGconn *conn, md_job_id_t job, const char *trigger, const char *reason,
-                          md_error_t *ret_err) MD_MUST_CHECK;
+                          int64_t at_ms, md_error_t *ret_err) MD_MUST_CHECK;
 
 /* At daemon start: runs this instance name left `running` become `failed`
  * with message "interrupted". Returns the count in ret_count. */

@@ -128,6 +128,11 @@ wait_for 20 has_runs "job_name = 'clean_user_actions' AND status = 'timed_out'" 
 assert_eq "timed out after 1000 ms; rolled back" \
     "$(qq "SELECT message FROM medallion.job_runs WHERE job_name = 'clean_user_actions' AND status = 'timed_out' ORDER BY run_id LIMIT 1")" \
     "the run queued before the reload used the reloaded timeout"
+# Ticks skipped while both connections were busy are recorded once one is
+# free, but with their own time: one per second, not a burst at the end.
+assert_eq "t" "$(qq "SELECT count(*) >= 2 AND count(*) = count(DISTINCT date_trunc('second', started_at))
+                     FROM medallion.job_runs WHERE job_name = 'clean_api_logs' AND status = 'skipped'")" \
+    "skipped ticks carry the time they were skipped at"
 echo "COMMIT;" >&3
 exec 3>&-
 kill -TERM $pid
