@@ -85,6 +85,35 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* How long a bookkeeping statement waits for a lock on medallion.job_runs
+ * (someone's VACUUM FULL, an ALTER, a stray exclusive lock) before giving
+ * up: the run's timeout and the shutdown grace must not wait on it forever. */
+#define BOOKKEEPING_LOCK_TIMEOUT "5s"
+
+/* One job_runs statement in its own transaction with a bounded lock wait;
+ * NULL with err set on failure (55P03 when the lock wait ran out). */
+static PGresult *bookkeeping(PGconn *conn, const char *sql, int n, const char *const *params,
+                             md_error_t *err) {
+    if (md_pg_exec(conn, "BEGIN; SET LOCAL lock_timeout = '" BOOKKEEPING_LOCK_TIMEOUT "'", err) !=
+        0)
+        return NULL;
+    PGresult *res = md_pg_query(conn, sql, n, params, err);
+    if (res != NULL && md_pg_exec(conn, "COMMIT", err) != 0) {
+        PQclear(res);
+        res = NULL;
+    }
+    if (res == NULL && PQstatus(conn) == CONNECTION_OK &&
+        PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PGresult *rb = PQexec(conn, "ROLLBACK");
+        PQclear(rb);
+    }
+    return res;
+}
+
+static bool lock_wait_ran_out(const md_error_t *err) {
+    return strcmp(err->sqlstate, "55P03") == 0;
+}
+
 /* at_ms: when it happened (Unix ms), or 0 for now: a skipped tick may be
  * recorded only once a connection is free, seconds later. */
 static int insert_run(PGconn *conn, const char *job, const char *status, const char *trigger,
@@ -92,7 +121,7 @@ static int insert_run(PGconn *conn, const char *job, const char *status, const c
     char at[24];
     snprintf(at, sizeof(at), "%" PRId64, at_ms);
     const char *params[] = {job, status, md_runner_instance(), trigger, message, at};
-    PGresult *res = md_pg_query(
+    PGresult *res = bookkeeping(
         conn,
         "INSERT INTO medallion.job_runs (job_name, status, instance, trigger, message, "
         "started_at, finished_at) SELECT $1, $2, $3, $4, $5, t, CASE WHEN $2 = 'running' THEN "
@@ -116,7 +145,7 @@ static int finish_run(PGconn *conn, const md_run_result_t *r, md_error_t *err) {
     snprintf(dup, sizeof(dup), "%" PRId64, r->rows_duplicate);
     const char *params[] = {id,  md_run_status_name(r->status),    rd, wr, va, inv,
                             dup, r->message[0] ? r->message : NULL};
-    PGresult *res = md_pg_query(
+    PGresult *res = bookkeeping(
         conn,
         "UPDATE medallion.job_runs SET status = $2, finished_at = now(), rows_read = $3, "
         "rows_written = $4, rows_valid = $5, rows_invalid = $6, rows_duplicate = $7, "
@@ -135,6 +164,10 @@ static int record_outcome(const md_config_t *cfg, PGconn *lock_conn, PGconn *con
                           const md_run_result_t *r, md_error_t *err) {
     if (finish_run(lock_conn, r, err) == 0)
         return 0;
+    /* job_runs is locked by someone: another connection would wait the same.
+     * The row stays 'running'; this daemon's next start marks it interrupted. */
+    if (lock_wait_ran_out(err))
+        return err->code;
     md_error_clear(err);
     if (conn != NULL && PQstatus(conn) == CONNECTION_OK &&
         PQtransactionStatus(conn) == PQTRANS_IDLE && finish_run(conn, r, err) == 0)
@@ -311,7 +344,7 @@ int md_runner_mark_interrupted(PGconn *conn, int *ret_count, md_error_t *ret_err
         if (pid > 0 && pid != (int)getpid() && (kill(pid, 0) == 0 || errno == EPERM))
             continue; /* a live process on this host owns it */
         const char *p[] = {PQgetvalue(res, i, 0)};
-        PGresult *u = md_pg_query(conn,
+        PGresult *u = bookkeeping(conn,
                                   "UPDATE medallion.job_runs SET status = 'failed', "
                                   "finished_at = now(), message = 'interrupted' "
                                   "WHERE run_id = $1 AND status = 'running'",

@@ -193,4 +193,21 @@ assert_eq "0" "$(qq "SELECT count(*) FROM analytics.events_raw r
     WHERE (SELECT count(*) FROM analytics.events_clean c WHERE c.id = r.id)
         + (SELECT count(*) FROM medallion.duplicates d WHERE d.source_table = 'events_raw' AND d.bronze_id = r.id) <> 1")" \
     "every bronze row exactly once after the lost lock"
+
+# --- job_runs locked by someone: bookkeeping gives up instead of hanging ------
+# A VACUUM FULL or a stray exclusive lock on medallion.job_runs must not hold a
+# run (or a shutdown) forever: the run's bookkeeping waits 5 s for the lock.
+mkfifo "$tmp/locker3"
+psql -X -q -v ON_ERROR_STOP=1 <"$tmp/locker3" >/dev/null 2>&1 &
+pids+=($!)
+exec 3>"$tmp/locker3"
+echo "BEGIN; LOCK TABLE medallion.job_runs IN ACCESS EXCLUSIVE MODE;" >&3
+wait_for 10 locks_held job_runs || md_fail "the test could not take its lock"
+t0=$SECONDS
+out=$("$MEDALLIOND" run -c "$tmp/l.yaml" clean_events 2>&1) && md_fail "a run that cannot record itself must fail" \
+    || assert_match "cannot record the run: .*lock timeout" "$out" "the run fails: it cannot record itself"
+took=$((SECONDS - t0))
+if [ "$took" -le 20 ]; then md_ok "it gave up after the bounded lock wait (${took} s)"; else md_fail "it waited ${took} s for job_runs"; fi
+echo "COMMIT;" >&3
+exec 3>&-
 md_finish
