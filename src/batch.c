@@ -24,7 +24,6 @@
 
 #include "medallion/log.h"
 #include "medallion/pg.h"
-#include "medallion/pgpool.h"
 
 typedef struct batch_range {
     char *prev;      /* snapshot text of the finished position, NULL = none */
@@ -265,7 +264,7 @@ static int copy_out_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, const c
 static int between_pages(md_job_ctx_t *ctx) {
     if (md_job_cancelled(ctx))
         return md_error_set(&ctx->err, -ECANCELED, "cancelled between batches");
-    if (ctx->lock_conn != NULL && !md_pgpool_conn_alive(ctx->lock_conn))
+    if (ctx->lock_conn != NULL && !md_pg_conn_alive(ctx->lock_conn))
         return md_error_set(&ctx->err, -ENOTCONN,
                             "lost the job lock (its connection closed); stopped before the next "
                             "batch so that no other instance runs this job at the same time");

@@ -4,16 +4,11 @@
 #include "medallion/pg.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "medallion/conninfo.h"
-
-static void trim_end(char *s) {
-    size_t l = strlen(s);
-    while (l > 0 && (s[l - 1] == '\n' || s[l - 1] == ' '))
-        s[--l] = '\0';
-}
 
 md_log_level_t md_pg_notice_level(const char *severity) {
     static const char *const quiet[] = {"NOTICE", "INFO", "LOG", "DEBUG"};
@@ -53,6 +48,26 @@ static void notice_receiver(void *arg, const PGresult *res) {
     md_log_write(level, NULL, "%s", md_log_oneline(line));
 }
 
+bool md_pg_conn_alive(PGconn *c) {
+    if (c == NULL || PQstatus(c) != CONNECTION_OK)
+        return false;
+    /* A backend that ended on its own (idle_session_timeout, a terminate,
+     * a shutdown) leaves a FATAL message and then end-of-file in the socket:
+     * one PQconsumeInput reads the message, only the next one sees the EOF.
+     * So read for as long as something is waiting. */
+    for (int i = 0; i < 8; i++) {
+        struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+        if (p.fd < 0)
+            return false;
+        int r = poll(&p, 1, 0);
+        if (r == 0)
+            break;
+        if (r < 0 || PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)
+            return false;
+    }
+    return true;
+}
+
 int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err) {
     if (conninfo == NULL || conninfo[0] == '\0')
         return md_error_set(ret_err, -EINVAL,
@@ -60,21 +75,13 @@ int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err) 
                             "MEDALLION_DATABASE_URL or POSTGRES_URL");
     /* A string libpq cannot parse is reported without its quoted fragments:
      * any of them may be part of the password. */
-    char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
     char where[400], msg[600];
     md_conninfo_redact(conninfo, where, sizeof(where));
-    if (opts == NULL) {
-        snprintf(msg, sizeof(msg), "%s", perr ? perr : "out of memory");
-        PQfreemem(perr);
-        trim_end(msg);
-        md_conninfo_scrub(conninfo, msg, sizeof(msg));
-        md_conninfo_scrub_quoted(msg, sizeof(msg));
-        md_log_oneline(msg); /* after scrubbing: the secrets are matched as written */
+    if (md_conninfo_parse_error(conninfo, msg, sizeof(msg))) {
+        md_log_oneline(msg);
         return md_error_set(ret_err, -EINVAL, "the database URL (%s) cannot be parsed: %s", where,
                             msg);
     }
-    PQconninfoFree(opts);
     /* expand_dbname lets conninfo be a URI or key=value string; our
      * application_name comes after it so that it wins unless the user set one. */
     const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
@@ -87,7 +94,6 @@ int md_pg_connect(const char *conninfo, PGconn **ret_conn, md_error_t *ret_err) 
          * the ones that may be a password are masked. */
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
         PQfinish(conn);
-        trim_end(msg);
         md_conninfo_scrub(conninfo, msg, sizeof(msg));
         /* "server closed the connection unexpectedly\n\tThis probably means..."
          * as one line; after scrubbing, which matches secrets as written. */

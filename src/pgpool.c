@@ -5,7 +5,6 @@
 #include "medallion/pgpool.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,33 +161,13 @@ static void mark_up(md_pgpool_t *pool) {
 /* Cheap checks first (status, pending input such as a FATAL from a server
  * shutting down); a round trip only when the connection sat idle long enough
  * for a NAT or the server to have dropped it silently. */
-bool md_pgpool_conn_alive(PGconn *c) {
-    if (c == NULL || PQstatus(c) != CONNECTION_OK)
-        return false;
-    /* A backend that ended on its own (idle_session_timeout, a terminate,
-     * a shutdown) leaves a FATAL message and then end-of-file in the socket:
-     * one PQconsumeInput reads the message, only the next one sees the EOF.
-     * So read for as long as something is waiting. */
-    for (int i = 0; i < 8; i++) {
-        struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
-        if (p.fd < 0)
-            return false;
-        int r = poll(&p, 1, 0);
-        if (r == 0)
-            break;
-        if (r < 0 || PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)
-            return false;
-    }
-    return true;
-}
-
 static bool healthy(md_pgslot_t *slot, int64_t now) {
     PGconn *c = slot->conn;
     if (slot->discard || PQstatus(c) != CONNECTION_OK)
         return false;
     if (PQtransactionStatus(c) != PQTRANS_IDLE)
         return false; /* someone left a transaction open: never reuse that */
-    if (!md_pgpool_conn_alive(c))
+    if (!md_pg_conn_alive(c))
         return false;
     PGnotify *n;
     while ((n = PQnotifies(c)) != NULL)

@@ -13,8 +13,13 @@
 #include "medallion/error.h"
 #include "medallion/log.h"
 
+/* Whether the server still holds this idle connection, without a round trip:
+ * reads whatever is waiting on its socket (a FATAL, end-of-file). For the
+ * thread using the connection. */
+bool md_pg_conn_alive(PGconn *c);
+
 /* Connect (blocking) to a conninfo string or URI with application_name=medalliond.
- * The error message names host/port/dbname but never the password. Notices and
+ * The error message names the target by its redacted URL, never the password. Notices and
  * warnings the server sends on the connection afterwards (including the FATAL
  * that precedes an administrator's or an idle timeout's disconnect) go to the
  * log as one line, at md_pg_notice_level(). */

@@ -49,11 +49,6 @@ void md_pgpool_release(md_pgpool_t *pool, md_pgslot_t *slot, bool discard);
 int md_pgpool_conn(md_pgpool_t *pool, md_pgslot_t *slot, PGconn **ret_conn,
                    md_error_t *ret_err) MD_MUST_CHECK;
 
-/* Whether the server still holds this idle connection, without a round trip:
- * reads whatever is waiting on its socket (a FATAL, end-of-file). For the
- * thread using the connection. */
-bool md_pgpool_conn_alive(PGconn *c);
-
 /* Any thread: the current state. */
 md_pgpool_state_t md_pgpool_state(md_pgpool_t *pool);
 /* Any thread: monotonic ms (uv_hrtime scale) before which no reconnect is

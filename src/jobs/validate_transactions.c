@@ -33,8 +33,8 @@
 /* Days are marked only for instants in years 1-9999 (one day of margin for
  * the zone offset): beyond them AT TIME ZONE can overflow and the gold ranges
  * could not be built anyway. */
-#define MARK_MIN_US ((-62135596800LL + 86400) * 1000000LL)
-#define MARK_MAX_US ((253402300800LL - 86400) * 1000000LL)
+#define MARK_MIN_US (MD_TS_CALENDAR_MIN + 86400 * MD_USEC_PER_SEC)
+#define MARK_MAX_US (MD_TS_CALENDAR_MAX + 1 - 86400 * MD_USEC_PER_SEC)
 
 enum {
     C_ID,
