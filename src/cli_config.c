@@ -150,7 +150,7 @@ int md_cli_jobs(int argc, char **argv) {
     const char *path;
     md_config_t *cfg = NULL;
     if (load(&o, &path, &cfg) < 0)
-        return MD_EXIT_FAILED;
+        return MD_EXIT_USAGE; /* bad input; only check-config answers 1 for it */
 
     int wname = 4, wsched = 8, wtz = 8;
     for (int i = 0; i < MD_JOB_COUNT; i++) {

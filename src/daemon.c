@@ -947,7 +947,7 @@ int md_daemon_main(const char *cli_config_path) {
     bool explicit_path = false;
     const char *path = md_config_path(cli_config_path, &explicit_path);
     if (md_cli_load_config(cli_config_path, &cfg) != 0)
-        return MD_EXIT_FAILED;
+        return MD_EXIT_USAGE; /* bad input, as for every command but check-config */
     md_log_set_level(cfg->log_level);
 
     /* Each connection-holding work item needs its own thread, plus one for

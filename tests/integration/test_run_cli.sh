@@ -26,6 +26,25 @@ assert_eq "2" "$rc" "jobs and --all together: exit 2"
 rc=0; "$MEDALLIOND" run --bogus >/dev/null 2>&1 || rc=$?
 assert_eq "2" "$rc" "unknown option: exit 2"
 
+# A bad config is bad input: 2 for every command that loads one (the daemon
+# included, so that its unit does not restart it in a loop), 1 for check-config,
+# whose answer "invalid" is the product.md exit 1.
+printf 'jobs:\n  clean_events:\n    schedul: "* * * * *"\n' >"$tmp/bad.yaml"
+for cmd in "" run jobs status migrate backfill reprocess; do
+    case "$cmd" in
+    run) args=(run -c "$tmp/bad.yaml" clean_events) ;;
+    backfill) args=(backfill -c "$tmp/bad.yaml" --from 2026-01-01 --to 2026-01-02) ;;
+    reprocess) args=(reprocess -c "$tmp/bad.yaml" --from 2026-01-01T00:00:00Z --to 2026-01-02T00:00:00Z clean_events) ;;
+    "") args=(-c "$tmp/bad.yaml") ;;
+    *) args=("$cmd" -c "$tmp/bad.yaml") ;;
+    esac
+    rc=0; out=$(timeout 20 "$MEDALLIOND" "${args[@]}" 2>&1) || rc=$?
+    assert_eq "2" "$rc" "bad config, '${cmd:-daemon}': exit 2"
+    assert_match "bad.yaml:3:5: unknown key \"schedul\"" "$out" "bad config, '${cmd:-daemon}': FILE:LINE:COL"
+done
+rc=0; "$MEDALLIOND" check-config -c "$tmp/bad.yaml" >/dev/null 2>&1 || rc=$?
+assert_eq "1" "$rc" "bad config, check-config: exit 1"
+
 # Success: one line per job, in job-table order whatever the argument order.
 rc=0; out=$("$MEDALLIOND" run clean_api_logs clean_events 2>&1) || rc=$?
 assert_eq "0" "$rc" "run of two jobs: exit 0"
