@@ -103,6 +103,8 @@ typedef struct md_batch_slot {
     char copy_target[512];
     int copy_rc;
     md_error_t copy_err;
+    md_log_ctx_t log_scope; /* the run's, for the helper's log lines (server notices) */
+    bool log_scoped;
 } md_batch_slot_t;
 
 /* "xmin:xmax:xip,..." — digits, colons and commas only: the text is inlined
@@ -353,6 +355,7 @@ int md_batch_copy_in(PGconn *conn, const char *target, md_copy_writer_t *w, md_e
 
 static void *copy_thread(void *arg) {
     md_batch_slot_t *s = arg;
+    md_log_set_scope(s->log_scoped ? &s->log_scope : NULL);
     int rc = copy_in_bytes(s->conn, s->copy_target, s->copy_data.data, s->copy_data.len, 0,
                            &s->copy_err);
     pthread_mutex_lock(&s->mu);
@@ -423,6 +426,7 @@ int md_batch_copy_in_last(md_job_ctx_t *ctx, const char *target, md_copy_writer_
     s->copy_rc = 0;
     s->copy_finished = false;
     md_error_clear(&s->copy_err);
+    s->log_scoped = md_log_get_scope(&s->log_scope);
     if (pthread_create(&s->thread, NULL, copy_thread, s) != 0) /* no thread: send it now */
         return copy_in_bytes(s->conn, target, s->copy_data.data, s->copy_data.len, 0, &ctx->err);
     s->copy_started = true;

@@ -105,8 +105,25 @@ static const char *level_name(md_log_level_t level) {
     }
 }
 
+static _Thread_local md_log_ctx_t scope;
+static _Thread_local bool scoped;
+
+void md_log_set_scope(const md_log_ctx_t *ctx) {
+    scoped = ctx != NULL;
+    if (ctx != NULL)
+        scope = *ctx;
+}
+
+bool md_log_get_scope(md_log_ctx_t *ret) {
+    if (scoped)
+        *ret = scope;
+    return scoped;
+}
+
 void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt, ...) {
     int saved_errno = errno;
+    if (ctx == NULL && scoped)
+        ctx = &scope;
     char msg[4096];
     va_list ap;
     va_start(ap, fmt);

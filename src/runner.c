@@ -249,6 +249,9 @@ static void run_job(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGcon
         set_message(ret, "cannot record the run: %s", err.msg);
         goto unlock;
     }
+    /* Until the lock is released, what this thread logs (server notices,
+     * reconnects of the write connections) belongs to this run. */
+    md_log_set_scope(&(md_log_ctx_t){def->name, ret->run_id, -1, -1});
 
     md_job_fn fn = md_job_function(job);
     if (fn == NULL) {
@@ -310,6 +313,7 @@ unlock:
         set_message(ret, "cannot record the outcome: %s", err.msg);
     res = md_pg_query(lock_conn, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 1, lparams, &err);
     PQclear(res);
+    md_log_set_scope(NULL);
 }
 
 void md_runner_run(const md_config_t *cfg, md_job_id_t job, PGconn *conn, PGconn *lock_conn,

@@ -38,6 +38,14 @@ bool md_log_enabled(md_log_level_t level);
  * stderr. Returns s. */
 char *md_log_oneline(char *s);
 
+/* A line logged without a context of its own takes ctx's fields: libpq's
+ * notices during a run, for one, then carry the run's JOB= and RUN_ID=. One
+ * scope per thread (a run does all its work on one); ctx is copied, its job
+ * string must outlive the scope. NULL ends it. */
+void md_log_set_scope(const md_log_ctx_t *ctx);
+/* This thread's scope into *ret (for a helper thread to take on); false when none. */
+bool md_log_get_scope(md_log_ctx_t *ret);
+
 void md_log_write(md_log_level_t level, const md_log_ctx_t *ctx, const char *fmt, ...)
     MD_PRINTF(3, 4);
 

@@ -82,6 +82,19 @@ holder=""
 rc=0; "$MEDALLIOND" run clean_events >/dev/null 2>&1 || rc=$?
 assert_eq "0" "$rc" "after the holder is gone: exit 0 again"
 
+# A server notice during a run (here a user's trigger on silver) is one log
+# line that names the job and the run, so `journalctl JOB=...` finds it.
+qq "CREATE FUNCTION public.warn_once() RETURNS trigger LANGUAGE plpgsql AS
+      \$\$ BEGIN RAISE WARNING 'silver written'; RETURN NULL; END \$\$;
+    CREATE TRIGGER warn_once AFTER INSERT ON analytics.events_clean
+      FOR EACH STATEMENT EXECUTE FUNCTION public.warn_once();
+    INSERT INTO analytics.events_raw (event_type, source) VALUES ('click', 'test')" >/dev/null
+rc=0; out=$("$MEDALLIOND" run clean_events 2>&1) || rc=$?
+assert_eq "0" "$rc" "a run with a server warning: exit 0"
+run_id=$(qq "SELECT max(run_id) FROM medallion.job_runs WHERE job_name = 'clean_events'")
+assert_match "warning: job=clean_events run=$run_id PostgreSQL WARNING: \[01000\] silver written" "$out" "the notice carries the job and run"
+qq "DROP TRIGGER warn_once ON analytics.events_clean; DROP FUNCTION public.warn_once()" >/dev/null
+
 # status lists the runs, newest first.
 out=$("$MEDALLIOND" status --limit 50 2>&1)
 assert_match "clean_user_actions +skipped.*dependency failed" "$out" "status shows the dependency skip"

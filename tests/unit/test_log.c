@@ -72,7 +72,7 @@ static void test_notice_level(void **state) {
 }
 
 /* md_log_write with stderr redirected to a temporary file; returns its text. */
-static void capture_log(char *out, size_t cap, const char *msg) {
+static void capture_ctx(char *out, size_t cap, const md_log_ctx_t *ctx, const char *msg) {
     char path[] = "/tmp/md_test_log_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -81,8 +81,7 @@ static void capture_log(char *out, size_t cap, const char *msg) {
     int saved = dup(STDERR_FILENO);
     assert_true(saved >= 0);
     assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-    md_log_ctx_t ctx = {.job = "validate_events", .run_id = 7, .rows = -1, .duration_ms = -1};
-    md_log_write(MD_LOG_WARN, &ctx, "query failed: %s", msg);
+    md_log_write(MD_LOG_WARN, ctx, "query failed: %s", msg);
     fflush(stderr);
     dup2(saved, STDERR_FILENO);
     close(saved);
@@ -90,6 +89,27 @@ static void capture_log(char *out, size_t cap, const char *msg) {
     close(fd);
     assert_true(n > 0);
     out[n] = '\0';
+}
+
+static void capture_log(char *out, size_t cap, const char *msg) {
+    md_log_ctx_t ctx = {.job = "validate_events", .run_id = 7, .rows = -1, .duration_ms = -1};
+    capture_ctx(out, cap, &ctx, msg);
+}
+
+/* A run's scope: lines without a context (a server notice) carry its job and
+ * run; a line with its own context keeps it; after the run, none. */
+static void test_scope(void **state) {
+    (void)state;
+    char text[1024];
+    md_log_set_scope(&(md_log_ctx_t){"clean_events", 42, -1, -1});
+    capture_ctx(text, sizeof(text), NULL, "a notice");
+    assert_non_null(strstr(text, " warning: job=clean_events run=42 query failed: a notice\n"));
+    capture_ctx(text, sizeof(text), &(md_log_ctx_t){"clean_api_logs", 9, 100, 5}, "own");
+    assert_non_null(strstr(
+        text, " warning: job=clean_api_logs run=9 rows=100 duration_ms=5 query failed: own"));
+    md_log_set_scope(NULL);
+    capture_ctx(text, sizeof(text), NULL, "after");
+    assert_non_null(strstr(text, " warning: query failed: after\n"));
 }
 
 static void test_log_line_is_one_line(void **state) {
@@ -148,6 +168,7 @@ int main(void) {
         cmocka_unit_test(test_oneline),
         cmocka_unit_test(test_notice_level),
         cmocka_unit_test(test_log_line_is_one_line),
+        cmocka_unit_test(test_scope),
         cmocka_unit_test(test_connect_error_one_line_scrubbed),
         cmocka_unit_test(test_pg_error_one_line),
     };
