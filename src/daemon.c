@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <uv.h>
@@ -212,6 +213,14 @@ typedef struct work {
     /* W_CANCEL */
     PGcancel *cancel;
 
+    /* Work other than runs (start-up checks, skip and prune records) has
+     * nothing to finish or roll back, so a stop cuts it short: the loop shuts
+     * down the sockets it uses (under md_daemon.side_mu), which makes a query
+     * stuck behind a pooler with no free server connection fail at once. */
+    struct work *side_prev, *side_next; /* in flight; loop thread only */
+    int socks[2];                       /* under side_mu; -1 when not in use */
+    bool abandoned;                     /* under side_mu: the daemon is stopping */
+
     bool conn_failed;
     md_error_t err;
 } work_t;
@@ -230,6 +239,8 @@ struct md_daemon {
 
     work_t *queue_head, *queue_tail;
     int in_flight;
+    work_t *side_head; /* work in flight that is not a run (see work_t.socks) */
+    uv_mutex_t side_mu;
     work_t *running[MD_JOB_COUNT];
 
     bool db_ready;        /* start-up checks passed once */
@@ -281,30 +292,13 @@ static void update_status(md_daemon_t *d) {
     md_notify_status("%s", line);
 }
 
-/* libpq's messages span lines ("\n\tIs the server running..."); a log line
- * and STATUS= want one. */
-static void one_line(char *s) {
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        if (*p == '\n' || *p == '\t' || *p == '\r') {
-            if (o > s && o[-1] != ' ')
-                *o++ = ' ';
-            continue;
-        }
-        *o++ = *p;
-    }
-    while (o > s && o[-1] == ' ')
-        o--;
-    *o = '\0';
-}
-
 /* Log database reachability once per change, never once per tick. */
 static void poll_db_state(md_daemon_t *d) {
     md_pgpool_state_t st;
     char msg[512];
     if (md_pgpool_poll_change(d->pool, &st, msg, sizeof(msg)) == 0)
         return;
-    one_line(msg);
+    md_log_oneline(msg); /* libpq's text spans lines; a log line and STATUS= want one */
     md_pgpool_state_t old = d->db_state;
     d->db_state = st;
     if (st == MD_PGPOOL_DOWN)
@@ -332,6 +326,7 @@ static work_t *work_new(md_daemon_t *d, work_kind_t kind, md_job_id_t job, const
     w->job = job;
     w->trigger = trigger;
     w->nslots = kind == W_CANCEL ? 0 : (kind == W_RUN || kind == W_STARTUP) ? 2 : 1;
+    w->socks[0] = w->socks[1] = -1;
     w->req.data = w;
     if (kind != W_CANCEL)
         w->cfg = cfgref_get(d->cfg);
@@ -359,6 +354,41 @@ static int get_conns(work_t *w, PGconn **conns) {
         }
     }
     return 0;
+}
+
+static bool is_side_work(const work_t *w) {
+    return w->kind != W_RUN && w->kind != W_CANCEL;
+}
+
+/* Worker thread: make the connections of side work interruptible by a stop;
+ * false when the stop came first (the work is not done at all). */
+static bool side_begin(work_t *w, PGconn **c) {
+    uv_mutex_lock(&w->d->side_mu);
+    bool go = !w->abandoned;
+    for (int i = 0; go && i < w->nslots; i++)
+        w->socks[i] = PQsocket(c[i]);
+    uv_mutex_unlock(&w->d->side_mu);
+    return go;
+}
+
+/* Worker thread, before the connections go back to the pool (or are closed
+ * and their descriptors reused): the loop must no longer touch them. */
+static void side_end(work_t *w) {
+    uv_mutex_lock(&w->d->side_mu);
+    w->socks[0] = w->socks[1] = -1;
+    uv_mutex_unlock(&w->d->side_mu);
+}
+
+/* Loop thread, on stop: cut short the side work in flight. */
+static void interrupt_side_work(md_daemon_t *d) {
+    uv_mutex_lock(&d->side_mu);
+    for (work_t *w = d->side_head; w != NULL; w = w->side_next) {
+        w->abandoned = true;
+        for (int i = 0; i < 2; i++)
+            if (w->socks[i] >= 0)
+                (void)shutdown(w->socks[i], SHUT_RDWR);
+    }
+    uv_mutex_unlock(&d->side_mu);
 }
 
 static void work_startup(work_t *w, PGconn **c) {
@@ -411,6 +441,10 @@ static void work_cb(uv_work_t *req) {
         }
         return;
     }
+    if (is_side_work(w) && !side_begin(w, c)) {
+        w->conn_failed = true; /* stopping: not started, nothing to undo */
+        return;
+    }
     switch (w->kind) {
     case W_STARTUP:
         work_startup(w, c);
@@ -430,6 +464,8 @@ static void work_cb(uv_work_t *req) {
     case W_CANCEL:
         break;
     }
+    if (is_side_work(w))
+        side_end(w);
     /* Never hand back a connection that is broken or inside a transaction. */
     for (int i = 0; i < w->nslots; i++)
         w->discard[i] = c[i] == NULL || PQstatus(c[i]) != CONNECTION_OK ||
@@ -500,6 +536,12 @@ static void dispatch(md_daemon_t *d) {
                 w->timeout.data = w;
                 uv_timer_start(&w->timeout, run_timeout_cb, (uint64_t)timeout, 0);
             }
+        }
+        if (is_side_work(w)) {
+            w->side_next = d->side_head;
+            if (d->side_head != NULL)
+                d->side_head->side_prev = w;
+            d->side_head = w;
         }
         d->in_flight++;
         int rc = uv_queue_work(&d->loop, &w->req, work_cb, after_work_cb);
@@ -602,8 +644,10 @@ static void finish_startup(md_daemon_t *d, work_t *w) {
          * down must not get the service killed for never being ready. */
         md_notify_ready();
         d->ready_sent = true;
-        if (w->conn_failed)
+        if (w->conn_failed && !d->stopping)
             md_log_warn("started without the database: jobs wait until it is reachable");
+        else if (w->conn_failed)
+            md_log_info("stopped before the start-up checks were done");
     }
 }
 
@@ -613,6 +657,14 @@ static void after_work_cb(uv_work_t *req, int status) {
     if (status == UV_ECANCELED)
         w->conn_failed = true;
     d->in_flight--;
+    if (is_side_work(w)) {
+        if (w->side_prev != NULL)
+            w->side_prev->side_next = w->side_next;
+        else
+            d->side_head = w->side_next;
+        if (w->side_next != NULL)
+            w->side_next->side_prev = w->side_prev;
+    }
     for (int i = 0; i < w->nslots; i++)
         md_pgpool_release(d->pool, w->slots[i], w->discard[i] || w->conn_failed);
     poll_db_state(d);
@@ -908,6 +960,7 @@ static void begin_shutdown(md_daemon_t *d, int exit_code) {
         work_free(w);
     }
     d->queue_tail = NULL;
+    interrupt_side_work(d);
     int running = 0;
     for (int i = 0; i < MD_JOB_COUNT; i++)
         running += d->running[i] != NULL;
@@ -966,7 +1019,9 @@ int md_daemon_main(const char *cli_config_path) {
     d->config_explicit = explicit_path;
     d->cfg = cfgref_new(cfg);
     d->pool = md_pgpool_new(cfg->database_url, pool_size);
-    int rc = (d->config_path && d->cfg && d->pool) ? uv_loop_init(&d->loop) : UV_ENOMEM;
+    int rc = (d->config_path && d->cfg && d->pool) ? uv_mutex_init(&d->side_mu) : UV_ENOMEM;
+    if (rc == 0 && (rc = uv_loop_init(&d->loop)) != 0)
+        uv_mutex_destroy(&d->side_mu);
     if (rc != 0) {
         md_log_err("cannot start: %s", uv_strerror(rc));
         if (d->cfg)
@@ -1023,6 +1078,7 @@ int md_daemon_main(const char *cli_config_path) {
         md_log_warn("event loop closed with handles still open");
 
     int code = d->exit_code;
+    uv_mutex_destroy(&d->side_mu);
     cfgref_put(d->cfg);
     md_pgpool_free(d->pool);
     free(d->config_path);

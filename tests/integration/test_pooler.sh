@@ -38,7 +38,7 @@ md_newdb
 db="$PGDATABASE"
 bport=$((PGPORT + 100))
 
-start_bouncer() { # MODE
+start_bouncer() { # MODE [POOL_SIZE]
     stop_bouncer
     cat >"$tmp/pgbouncer.ini" <<INI
 [databases]
@@ -51,7 +51,7 @@ unix_socket_dir = $tmp
 auth_type = trust
 auth_file = $tmp/userlist.txt
 pool_mode = $1
-default_pool_size = 10
+default_pool_size = ${2:-10}
 max_client_conn = 50
 logfile = $tmp/pgbouncer.log
 pidfile = $tmp/pgbouncer.pid
@@ -99,6 +99,30 @@ kill -TERM "$dpid"
 rc=0; wait "$dpid" || rc=$?
 dpid=""
 assert_eq "0" "$rc" "session mode: the daemon stops cleanly"
+
+# A stop while the start-up checks wait behind a pool with no free server
+# connection (PgBouncer queues the query for query_wait_timeout, 120 s): the
+# daemon cuts them short and exits 0 at once instead of waiting them out.
+start_bouncer session 1 || md_fail "pgbouncer (session mode, pool of 1) starts"
+env -u PGOPTIONS psql -X -q "$via_bouncer" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1 50); do
+    [ "$(qq "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'")" = 1 ] && break
+    sleep 0.1
+done
+env -u PGOPTIONS MEDALLION_DATABASE_URL="$via_bouncer" "$MEDALLIOND" -c "$cfg" >"$tmp/d2.log" 2>&1 &
+dpid=$!
+sleep 2
+kill -TERM "$dpid"
+t0=$(date +%s)
+rc=0; timeout 20 tail --pid="$dpid" -f /dev/null || rc=$?
+assert_eq "0" "$rc" "stuck start-up checks: the daemon stops within 20 s ($(tail -3 "$tmp/d2.log"))"
+rc=0; wait "$dpid" || rc=$?
+dpid=""
+assert_eq "0" "$rc" "stuck start-up checks: exit 0"
+md_ok "stopped after $(($(date +%s) - t0)) s"
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
 
 # Transaction mode: refused by `run` and by the daemon, with the way out.
 start_bouncer transaction || md_fail "pgbouncer (transaction mode) starts"
