@@ -191,12 +191,26 @@ static void ratio_text(int64_t num, int64_t den, int scale, char *buf, size_t ca
     snprintf(buf, cap, "%" PRId64 ".%0*" PRId64, (int64_t)(q / pow10), scale, (int64_t)(q % pow10));
 }
 
+/* Nothing on the day: no valid event, session or succeeded transaction. */
+static bool day_empty(const day_metrics_t *d) {
+    return d->active == 0 && d->new_users == 0 && d->events == 0 && d->sessions == 0 &&
+           d->transactions == 0 && d->paying == 0 && md_dec_sign(&d->revenue) == 0;
+}
+
 static int upsert(md_job_ctx_t *ctx, const day_metrics_t *m, int n) {
     out_arrays_t o = {0};
     for (int k = 0; k < 11; k++)
         md_array_lit_begin(&o.a[k]);
-    int rc = 0;
+    md_array_lit_t empty = {0};
+    md_array_lit_begin(&empty);
+    int rc = 0, written = 0;
     for (int i = 0; i < n && rc == 0; i++) {
+        if (day_empty(&m[i])) {
+            if (md_array_lit_add(&empty, m[i].date, strlen(m[i].date)) != 0)
+                rc = -ENOMEM;
+            continue;
+        }
+        written++;
         char avg[48] = "", conv[48] = "", rev[128];
         if (m[i].sessions > 0)
             ratio_text(m[i].duration_sum, m[i].sessions, 2, avg, sizeof(avg));
@@ -241,13 +255,22 @@ static int upsert(md_job_ctx_t *ctx, const day_metrics_t *m, int n) {
             11, params, &ctx->err);
     for (int k = 0; k < 11; k++)
         md_array_lit_free(&o.a[k]);
-    if (rc != 0)
+    const char *empty_days = md_array_lit_end(&empty);
+    if (rc == 0 && empty_days == NULL)
+        rc = -ENOMEM;
+    if (rc != 0) {
+        md_array_lit_free(&empty);
         return md_error_set(&ctx->err, rc, "cannot build the daily_metrics rows");
-    if (res == NULL)
+    }
+    if (res == NULL) {
+        md_array_lit_free(&empty);
         return ctx->err.code;
+    }
     PQclear(res);
-    ctx->rows_written += n;
-    return 0;
+    ctx->rows_written += written;
+    rc = empty.count > 0 ? md_job_delete_gold_days(ctx, "analytics.daily_metrics", empty_days) : 0;
+    md_array_lit_free(&empty);
+    return rc;
 }
 
 static int run_tx(md_job_ctx_t *ctx, void *arg) {

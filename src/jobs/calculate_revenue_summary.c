@@ -368,13 +368,22 @@ static int upsert(md_job_ctx_t *ctx, rev_state_t *st) {
         qsort(st->parts, (size_t)st->nparts, sizeof(*st->parts), cmp_part_currency);
         qsort(by_method, (size_t)st->nparts, sizeof(*by_method), cmp_part_method);
     }
+    /* A day without one counted transaction has no row (and no parts, so
+     * skipping it leaves the breakdowns' positions where they are). */
+    md_array_lit_t empty = {0};
+    md_array_lit_begin(&empty);
     int cpos = 0, mpos = 0;
     for (int i = 0; i < st->ndays && rc == 0; i++)
-        rc = day_columns(st, i, by_method, &cpos, &mpos, &json, o);
+        rc = st->days[i].total == 0
+                 ? md_array_lit_add(&empty, st->days[i].date, strlen(st->days[i].date))
+                 : day_columns(st, i, by_method, &cpos, &mpos, &json, o);
     const char *params[NOUT + 1];
     for (int k = 0; k < NOUT; k++)
         if ((params[k] = md_array_lit_end(&o[k])) == NULL && rc == 0)
             rc = -ENOMEM;
+    const char *empty_days = md_array_lit_end(&empty);
+    if (empty_days == NULL && rc == 0)
+        rc = -ENOMEM;
     params[NOUT] = ctx->cfg->base_currency;
     free(by_method);
     md_buf_free(&json);
@@ -383,13 +392,17 @@ static int upsert(md_job_ctx_t *ctx, rev_state_t *st) {
         res = md_pg_query(ctx->conn, UPSERT_SQL, NOUT + 1, params, &ctx->err);
     for (int k = 0; k < NOUT; k++)
         md_array_lit_free(&o[k]);
-    if (rc != 0)
-        return md_error_set(&ctx->err, rc, "cannot build the revenue_summary rows");
-    if (res == NULL)
-        return ctx->err.code;
+    if (rc != 0 || res == NULL) {
+        md_array_lit_free(&empty);
+        return rc != 0 ? md_error_set(&ctx->err, rc, "cannot build the revenue_summary rows")
+                       : ctx->err.code;
+    }
     ctx->rows_written += strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
-    return 0;
+    rc =
+        empty.count > 0 ? md_job_delete_gold_days(ctx, "analytics.revenue_summary", empty_days) : 0;
+    md_array_lit_free(&empty);
+    return rc;
 }
 
 /* Valid, non-duplicate transactions of the dirty days, one row per (day,

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "medallion/batch.h"
@@ -180,4 +181,16 @@ int md_job_transaction(md_job_ctx_t *ctx, const char *begin,
         PQclear(res);
     }
     return rc;
+}
+
+int md_job_delete_gold_days(md_job_ctx_t *ctx, const char *table, const char *days) {
+    char sql[160];
+    snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE date = ANY($1::date[])", table);
+    const char *params[] = {days};
+    PGresult *res = md_pg_query(ctx->conn, sql, 1, params, &ctx->err);
+    if (res == NULL)
+        return ctx->err.code;
+    ctx->rows_written += strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return 0;
 }

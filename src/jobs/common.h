@@ -72,6 +72,12 @@ int md_job_ensure_reporting_zone(md_job_ctx_t *ctx) MD_MUST_CHECK;
  * they survive to the next run. */
 PGresult *md_job_take_dirty_days(md_job_ctx_t *ctx, const char *target);
 
+/* Deletes the rows of `table` (a daily gold table keyed by `date`) for the
+ * days in the array literal `days`: dirty days that turned out to hold
+ * nothing to count. A day has a gold row only when it has data, however it
+ * came to be recomputed (a batch, a reprocess, a backfill of a wider range). */
+int md_job_delete_gold_days(md_job_ctx_t *ctx, const char *table, const char *days) MD_MUST_CHECK;
+
 /* `begin` (e.g. "BEGIN"), then fn(ctx, arg), then COMMIT; ROLLBACK when
  * anything failed. The shape of every gold job's single transaction. */
 int md_job_transaction(md_job_ctx_t *ctx, const char *begin,

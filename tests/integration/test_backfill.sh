@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `medalliond backfill`: gold rows wiped for a date range come back exactly as
-# they were (days with no data included), only the named jobs run, the marks
+# they were (days with no data get no row), only the named jobs run, the marks
 # are consumed, runs are recorded as manual; bad usage exits 2 and touches
 # nothing.
 source "$(dirname "$0")/lib.sh"
@@ -73,6 +73,14 @@ assert_succeeds "backfill of one day" "$MEDALLIOND" backfill --from "$TO" --to "
 assert_eq "$dm_before" "$(dm_snap)" "single day restored"
 assert_succeeds "backfill of intact days" "$MEDALLIOND" backfill --from "$FROM" --to "$TO" calculate_daily_metrics
 assert_eq "$dm_before" "$(dm_snap)" "recomputing intact days changes nothing"
+
+# --- days without data get no row, as in a database built from scratch ------
+assert_succeeds "backfill of days without data" "$MEDALLIOND" backfill --from "$(qq "SELECT current_date + 1")" \
+    --to "$(qq "SELECT current_date + 30")" calculate_daily_metrics calculate_revenue_summary
+assert_eq "0 0" "$(qq "SELECT count(*) FROM analytics.daily_metrics WHERE date > current_date") $(qq "SELECT count(*) FROM analytics.revenue_summary WHERE date > current_date")" \
+    "a backfill writes no rows of zeros"
+assert_eq "$dm_before" "$(dm_snap)" "daily_metrics unchanged by it"
+assert_eq "$rs_before" "$(rs_snap)" "revenue_summary unchanged by it"
 
 # --- no job named: every gold job, cohorts of the range included -------------
 uc_snap() { qq "SELECT (to_jsonb(c) - 'updated_at')::text FROM analytics.user_cohorts c ORDER BY cohort_month"; }
