@@ -490,35 +490,40 @@ bool md_job_cancelled(const md_job_ctx_t *ctx) {
     return ctx->ctl != NULL && atomic_load(&ctx->ctl->cancel_requested);
 }
 
-/* Silver table and ledger name of each bronze source (reprocess needs them). */
-static int reprocess_targets(const char *source, const char **ret_silver, const char **ret_ledger) {
+/* Silver table of each bronze source (reprocess needs it). */
+static const char *reprocess_target(const char *source) {
     static const struct {
-        const char *source, *silver, *ledger;
+        const char *source, *silver;
     } map[] = {
-        {"analytics.events_raw", "analytics.events_clean", "events_raw"},
-        {"analytics.api_logs_raw", "analytics.api_logs_clean", "api_logs_raw"},
-        {"analytics.user_actions_raw", "analytics.user_actions_clean", "user_actions_raw"},
-        {"analytics.transactions_raw", "analytics.transactions_validated", "transactions_raw"},
+        {"analytics.events_raw", "analytics.events_clean"},
+        {"analytics.api_logs_raw", "analytics.api_logs_clean"},
+        {"analytics.user_actions_raw", "analytics.user_actions_clean"},
+        {"analytics.transactions_raw", "analytics.transactions_validated"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(map[i].source, source) == 0) {
-            *ret_silver = map[i].silver;
-            *ret_ledger = map[i].ledger;
-            return 0;
-        }
-    return -ENOTSUP;
+        if (strcmp(map[i].source, source) == 0)
+            return map[i].silver;
+    return NULL;
 }
 
 /* `reprocess`: re-derive rows already processed whose created_at is in
  * [from, to), by id pages. Each page, in one transaction under the position
- * row lock (so normal batches of the job wait): remove the rows' silver and
- * ledger entries, run the job's own process() on the bronze rows again.
- * Rows not yet processed are left to the normal batches, so nothing is
- * derived twice; re-derived silver rows get a new silver_xid, so the jobs
- * downstream see them as new and recompute what they affect. */
+ * row lock (so normal batches of the job wait): remove the rows' silver
+ * entries, run the job's own process() on the bronze rows again. Rows not yet
+ * processed are left to the normal batches, so nothing is derived twice;
+ * re-derived silver rows get a new silver_xid, so the jobs downstream see
+ * them as new and recompute what they affect.
+ *
+ * Which copy of a duplicate was kept is not re-decided. Copies removed to the
+ * ledger stay there (their kept copy is in silver and is re-derived; the dedup
+ * rules are not among those a reprocess is for). Where duplicates stay in
+ * silver (spec->silver_duplicate_column), a page re-derives the rows kept
+ * before first, so a retry never becomes the kept copy in their place. Either
+ * way re-deriving moves no event out of silver, which would leave the
+ * sessions and gold built on it behind. */
 static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
-    const char *silver, *ledger;
-    if (reprocess_targets(spec->source, &silver, &ledger) != 0)
+    const char *silver = reprocess_target(spec->source);
+    if (silver == NULL)
         return md_error_set(&ctx->err, -ENOTSUP, "job %s cannot be reprocessed",
                             ctx->jcfg->def->name);
     batch_range_t range = {0};
@@ -536,14 +541,15 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
             break;
         char *sql = NULL;
         if (asprintf(&sql,
-                     "COPY (SELECT %s, %s FROM %s r WHERE r.created_at >= to_timestamp(%" PRId64
+                     "COPY (SELECT %s, %s FROM (SELECT r.*, %s%s AS md_was_duplicate FROM %s "
+                     "r JOIN %s s ON s.id = r.id WHERE r.created_at >= to_timestamp(%" PRId64
                      " / 1000000.0) AND r.created_at < to_timestamp(%" PRId64
-                     " / 1000000.0) AND r.id > %" PRId64 " AND (EXISTS (SELECT 1 FROM %s s WHERE "
-                     "s.id = r.id) OR EXISTS (SELECT 1 FROM medallion.duplicates d WHERE "
-                     "d.source_table = '%s' AND d.bronze_id = r.id)) ORDER BY r.id LIMIT %d) "
-                     "TO STDOUT (FORMAT binary)",
-                     spec->columns, spec->xid_column, spec->source, ctx->reprocess_from_us,
-                     ctx->reprocess_to_us, last_id, silver, ledger, limit) < 0) {
+                     " / 1000000.0) AND r.id > %" PRId64 " ORDER BY r.id LIMIT %d) r "
+                     "ORDER BY md_was_duplicate, %s, id) TO STDOUT (FORMAT binary)",
+                     spec->columns, spec->xid_column, spec->silver_duplicate_column ? "s." : "",
+                     spec->silver_duplicate_column ? spec->silver_duplicate_column : "false",
+                     spec->source, silver, ctx->reprocess_from_us, ctx->reprocess_to_us, last_id,
+                     limit, spec->xid_column) < 0) {
             rc = md_error_set(&ctx->err, -ENOMEM, "out of memory");
             break;
         }
@@ -556,7 +562,7 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
             rc = md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
             break;
         }
-        /* the page's ids as one array literal for the two deletes */
+        /* the page's ids as one array literal for the delete */
         char *ids = NULL;
         size_t ids_len = 0;
         FILE *f = open_memstream(&ids, &ids_len);
@@ -572,7 +578,8 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
                 break;
             }
             fprintf(f, r ? ",%" PRId64 : "%" PRId64, id);
-            last_id = id;
+            if (id > last_id) /* the page is not in id order, its keyset is */
+                last_id = id;
         }
         fputc('}', f);
         fclose(f);
@@ -581,20 +588,10 @@ static int reprocess_run(md_job_ctx_t *ctx, const md_batch_spec_t *spec) {
             snprintf(del_silver, sizeof(del_silver), "DELETE FROM %s WHERE id = ANY($1::bigint[])",
                      silver);
             const char *p1[] = {ids};
-            const char *p2[] = {ledger, ids};
             PGresult *res = md_pg_query(ctx->conn, del_silver, 1, p1, &ctx->err);
             PQclear(res);
             if (res == NULL)
                 rc = ctx->err.code;
-            if (rc == 0) {
-                res = md_pg_query(ctx->conn,
-                                  "DELETE FROM medallion.duplicates WHERE source_table = $1 AND "
-                                  "bronze_id = ANY($2::bigint[])",
-                                  2, p2, &ctx->err);
-                PQclear(res);
-                if (res == NULL)
-                    rc = ctx->err.code;
-            }
         }
         free(ids);
         if (rc == 0)

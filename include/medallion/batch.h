@@ -48,6 +48,12 @@ typedef struct md_batch_spec {
      * event_ids kept by the last W-1 pages) and its last write is
      * md_batch_copy_in_last with nothing after it. */
     bool pipeline;
+    /* `reprocess` only: a boolean column of the silver table, true on rows
+     * that are duplicates of an earlier one kept in silver (transactions'
+     * is_duplicate). A page re-derives the other rows first, so that the copy
+     * kept before stays the one kept. NULL: no such rows (removed duplicates
+     * live in the ledger and are not re-derived). */
+    const char *silver_duplicate_column;
 } md_batch_spec_t;
 
 /* Process every row visible now and not yet processed, page by page. */

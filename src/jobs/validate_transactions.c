@@ -146,7 +146,11 @@ static int decode_row(md_job_ctx_t *ctx, const md_page_t *p, int r, md_txn_in_t 
     return bad ? md_job_decode_error(ctx, SOURCE_TABLE, bad, r) : 0;
 }
 
-/* Keys of earlier rows with the same external_ids, already in silver. */
+/* Keys of earlier rows with the same external_ids, already in silver. Only
+ * the copies that are not duplicates themselves: in a normal batch that is
+ * the same set of keys (the first copy of a key never is one), and in a
+ * reprocess, where silver also holds copies that arrived later than the row
+ * being re-derived, a later retry does not make its own original a duplicate. */
 static int load_seen(md_job_ctx_t *ctx, txn_state_t *st, int n) {
     md_keyset_clear(st->seen);
     md_array_lit_begin(&st->lit);
@@ -161,7 +165,7 @@ static int load_seen(md_job_ctx_t *ctx, txn_state_t *st, int n) {
                                 "SELECT external_id, status, amount::text, currency, id FROM "
                                 "analytics.transactions_validated WHERE external_id = "
                                 "ANY($1::text[]) AND status IS NOT NULL AND amount IS NOT NULL "
-                                "AND currency IS NOT NULL",
+                                "AND currency IS NOT NULL AND NOT is_duplicate",
                                 1, params, &ctx->err);
     if (res == NULL)
         return ctx->err.code;
@@ -628,6 +632,7 @@ int md_job_validate_transactions(md_job_ctx_t *ctx) {
             .ncols = NCOLS,
             .process = process_page,
             .state = &st,
+            .silver_duplicate_column = "is_duplicate",
         };
         rc = md_batch_run(ctx, &spec);
     }

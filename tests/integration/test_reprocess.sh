@@ -25,14 +25,19 @@ assert_eq "0" "$(user_days_diff)" "user_days = GROUP BY over events_clean before
 qq "UPDATE medallion.user_days SET events = events + 5 WHERE (user_id, day) = (SELECT user_id, day FROM medallion.user_days
       WHERE day > '$from'::date AND day < '$to'::date - 1 ORDER BY user_id, day LIMIT 1)" >/dev/null
 assert_eq "2" "$(user_days_diff)" "the damaged pair differs (once on each side of the EXCEPT)"
-in_range=$(qq "SELECT count(*) FROM analytics.events_raw WHERE created_at >= '$from' AND created_at < '$to'")
+# Re-derived: the range's rows that are in silver. Removed duplicates stay in
+# the ledger, pointing at the same kept copy.
+in_range=$(qq "SELECT count(*) FROM analytics.events_raw r WHERE created_at >= '$from' AND created_at < '$to'
+               AND EXISTS (SELECT 1 FROM analytics.events_clean c WHERE c.id = r.id)")
 assert_ne "0" "$in_range" "the range holds events"
+assert_ne "0" "$(qq "SELECT count(*) FROM analytics.events_raw r JOIN medallion.duplicates d ON d.source_table = 'events_raw'
+                     AND d.bronze_id = r.id WHERE r.created_at >= '$from' AND r.created_at < '$to'")" "and removed duplicates"
 
 # Same rules: re-deriving changes nothing but processed_at/silver_xid.
 out=$("$MEDALLIOND" reprocess --from "$from" --to "$to" clean_events 2>&1) || md_fail "reprocess clean_events: $out"
 assert_eq "$e_before" "$(events_md5)" "re-derived events are identical under unchanged rules"
 assert_eq "$l_before" "$(ledger_md5)" "duplicates ledger unchanged"
-assert_eq "$in_range" "$(qq "SELECT rows_read FROM medallion.job_runs WHERE job_name = 'clean_events' ORDER BY run_id DESC LIMIT 1")" "exactly the range's rows were re-read"
+assert_eq "$in_range" "$(qq "SELECT rows_read FROM medallion.job_runs WHERE job_name = 'clean_events' ORDER BY run_id DESC LIMIT 1")" "exactly the range's silver rows were re-read"
 assert_eq "0" "$(qq "SELECT count(*) FROM analytics.events_raw r WHERE (SELECT count(*) FROM analytics.events_clean c WHERE c.id = r.id) + (SELECT count(*) FROM medallion.duplicates d WHERE d.source_table = 'events_raw' AND d.bronze_id = r.id) <> 1")" "exactly once after reprocess"
 "$MEDALLIOND" run build_user_sessions >/dev/null 2>&1 || md_fail "sessions after reprocess"
 assert_eq "$s_before" "$(sessions_md5)" "sessions rebuilt from re-derived events are unchanged"
@@ -97,6 +102,51 @@ out=$("$MEDALLIOND" reprocess --from "$from" --to "$to" validate_transactions 2>
 assert_eq "f" "$(qq "$cohort")" "its revenue is gone from the cohort"
 assert_eq "" "$(qq "SELECT first_purchase_at FROM medallion.user_first_seen
                     WHERE user_id = 'aaaaaaaa-0000-4000-8000-000000000001'")" "and the user has no first purchase any more"
+
+# Which copy of a duplicate is kept does not change under a reprocess with
+# unchanged rules, in three shapes:
+#   A: the kept copy inside the range, its retry outside (the usual "fix last
+#      month's rates" case): the kept copy must not become a duplicate of the
+#      retry that is still in silver;
+#   B: the retry committed first with the higher id, the original (lower id)
+#      arrived later, both in the range: the first to reach silver stays kept;
+#   C: as B with the dates swapped, so that re-deciding would move the event
+#      out of silver and leave sessions and first-seen behind.
+md_newdb "t_reprocess_dups_$$"
+u1=00000000-0000-4000-8000-000000000001
+u2=00000000-0000-4000-8000-000000000002
+u3=00000000-0000-4000-8000-000000000003
+qq "INSERT INTO analytics.transactions_raw (id, external_id, user_id, amount, currency, status, created_at) OVERRIDING SYSTEM VALUE VALUES
+      (1, 'A', '$u1', 10, 'USD', 'succeeded', '2026-10-01 12:00Z'),
+      (2, 'A', '$u1', 10, 'USD', 'succeeded', '2026-10-20 12:00Z'),
+      (20, 'B', '$u2', 20, 'USD', 'succeeded', '2026-10-05 12:00Z');
+    INSERT INTO analytics.events_raw (id, event_id, event_type, user_id, session_id, created_at) OVERRIDING SYSTEM VALUE VALUES
+      (20, '50000000-0000-4000-8000-000000000002', 'a', '$u2', 's', '2026-10-05 12:00Z'),
+      (30, '50000000-0000-4000-8000-000000000003', 'a', '$u3', 's', '2026-10-03 12:00Z')" >/dev/null
+"$MEDALLIOND" run --all >/dev/null 2>&1 || md_fail "first run of the duplicate shapes"
+qq "INSERT INTO analytics.transactions_raw (id, external_id, user_id, amount, currency, status, created_at) OVERRIDING SYSTEM VALUE VALUES
+      (10, 'B', '$u2', 20, 'USD', 'succeeded', '2026-10-02 12:00Z');
+    INSERT INTO analytics.events_raw (id, event_id, event_type, user_id, session_id, created_at) OVERRIDING SYSTEM VALUE VALUES
+      (10, '50000000-0000-4000-8000-000000000002', 'a', '$u2', 's', '2026-10-02 12:00Z'),
+      (25, '50000000-0000-4000-8000-000000000003', 'a', '$u3', 's', '2026-10-06 12:00Z')" >/dev/null
+"$MEDALLIOND" run --all >/dev/null 2>&1 || md_fail "second run of the duplicate shapes"
+state() {
+    qq "SELECT string_agg(id || ':' || is_duplicate, ' ' ORDER BY id) FROM analytics.transactions_validated"
+    qq "SELECT string_agg(bronze_id || '>' || kept_id, ' ' ORDER BY bronze_id) FROM medallion.duplicates"
+    qq "SELECT string_agg(date || '=' || total_revenue || '/' || successful_transactions, ' ' ORDER BY date) FROM analytics.revenue_summary"
+    qq "SELECT string_agg(date || '=' || active_users || '/' || new_users || '/' || total_sessions, ' ' ORDER BY date) FROM analytics.daily_metrics"
+    qq "SELECT string_agg(user_id || '@' || first_event_at, ' ' ORDER BY user_id) FROM medallion.user_first_seen"
+    qq "SELECT string_agg(user_id || '@' || started_at, ' ' ORDER BY user_id, started_at) FROM analytics.user_sessions"
+}
+before=$(state)
+assert_match "^1:false 2:true 10:true 20:false" "$before" "first to reach silver kept: 1, and 20 over the later 10"
+assert_match "10>20 25>30" "$before" "the ledger keeps the events that came first"
+out=$("$MEDALLIOND" reprocess --from 2026-09-30T00:00:00Z --to 2026-10-02T00:00:00Z validate_transactions 2>&1) || md_fail "reprocess A: $out"
+"$MEDALLIOND" run --all >/dev/null 2>&1 || md_fail "run after reprocess A"
+assert_eq "$before" "$(state)" "A: the kept copy inside the range stays kept, revenue unchanged"
+out=$("$MEDALLIOND" reprocess --from 2026-09-01T00:00:00Z --to 2026-11-01T00:00:00Z clean_events validate_transactions 2>&1) || md_fail "reprocess B, C: $out"
+"$MEDALLIOND" run --all >/dev/null 2>&1 || md_fail "run after reprocess B, C"
+assert_eq "$before" "$(state)" "B, C: the whole range re-derived, the same copies kept, gold and sessions unchanged"
 
 # Bad usage.
 rc=0; "$MEDALLIOND" reprocess --from "$to" --to "$from" clean_events >/dev/null 2>&1 || rc=$?
