@@ -22,6 +22,12 @@ static void add_span(span_t *spans, int *n, size_t start, size_t end) {
         spans[(*n)++] = (span_t){start, end};
 }
 
+/* "password", "sslpassword" (the client key's): any keyword that ends in
+ * "password" names a secret. */
+static bool is_secret_key(const char *kw, size_t n) {
+    return n >= 8 && strncmp(kw + n - 8, "password", 8) == 0;
+}
+
 static bool is_uri(const char *s) {
     return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0;
 }
@@ -43,8 +49,13 @@ static void uri_spans(const char *s, span_t *spans, int *n) {
             add_span(spans, n, (size_t)(colon - s) + 1, at);
     }
     for (size_t i = q; i < len; i++) {
-        if ((s[i] == '?' || s[i] == '&') && strncmp(s + i + 1, "password=", 9) == 0) {
-            size_t v = i + 10, e = v;
+        if (s[i] != '?' && s[i] != '&')
+            continue;
+        size_t k = i + 1, eq = k;
+        while (eq < len && s[eq] != '=' && s[eq] != '&')
+            eq++;
+        if (eq < len && s[eq] == '=' && is_secret_key(s + k, eq - k)) {
+            size_t v = eq + 1, e = v;
             while (e < len && s[e] != '&')
                 e++;
             add_span(spans, n, v, e);
@@ -86,7 +97,7 @@ static void keyword_spans(const char *s, span_t *spans, int *n) {
             while (p < len && !isspace((unsigned char)s[p]))
                 p += (s[p] == '\\' && p + 1 < len) ? 2 : 1;
         }
-        if (kw_end - kw == 8 && strncmp(s + kw, "password", 8) == 0)
+        if (is_secret_key(s + kw, kw_end - kw))
             add_span(spans, n, v, p);
     }
 }

@@ -32,6 +32,12 @@ static const struct {
     /* key/value */
     {"host=h user=u password=s3cret dbname=d", "host=h user=u password=*** dbname=d"},
     {"password=s3cret", "password=***"},
+    /* the client key's password */
+    {"host=h sslpassword=KeyPassPW sslkey=/k", "host=h sslpassword=*** sslkey=/k"},
+    {"postgresql://etl@h:1/db?sslpassword=KeyPassPW&sslmode=verify-full",
+     "postgresql://etl@h:1/db?sslpassword=***&sslmode=verify-full"},
+    {"postgresql://h/db?sslmode=require&sslpassword=s3cret",
+     "postgresql://h/db?sslmode=require&sslpassword=***"},
     {"host=h password = s3cret", "host=h password = ***"},
     {"host=h password='s3 cr\\'et' dbname=d", "host=h password=*** dbname=d"},
     {"host=h password=abc\\ SECRETTAIL dbname=d", "host=h password=*** dbname=d"},
