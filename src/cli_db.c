@@ -26,6 +26,17 @@ int md_cli_load_config(const char *cli_path, md_config_t **ret_cfg) {
         return rc;
     }
     md_config_errors_clear(&errs);
+    /* Every command that loads a config this way needs the database; without
+     * a URL it could only retry for ever (database.* cannot change on reload). */
+    if ((*ret_cfg)->database_url == NULL || (*ret_cfg)->database_url[0] == '\0') {
+        fprintf(stderr,
+                "%s: no database URL: set database.url in the config, MEDALLION_DATABASE_URL "
+                "or POSTGRES_URL\n",
+                path);
+        md_config_free(*ret_cfg);
+        *ret_cfg = NULL;
+        return -EINVAL;
+    }
     return 0;
 }
 

@@ -20,8 +20,9 @@ int md_cli_migrate(int argc, char **argv);
 /* medalliond status [-c FILE] [--limit N] */
 int md_cli_status(int argc, char **argv);
 
-/* Shared by subcommands: load the config named by -c / MEDALLIOND_CONFIG /
- * the default path, printing every error on stderr. */
+/* Shared by subcommands that use the database: load the config named by -c /
+ * MEDALLIOND_CONFIG / the default path, printing every error on stderr; a
+ * config that leaves the database URL unset is one of them. */
 struct md_config;
 int md_cli_load_config(const char *cli_path, struct md_config **ret_cfg);
 /* Connect to cfg's database, printing a (password-free) error on failure. */

@@ -44,6 +44,19 @@ for cmd in "" run jobs status migrate backfill reprocess; do
 done
 rc=0; "$MEDALLIOND" check-config -c "$tmp/bad.yaml" >/dev/null 2>&1 || rc=$?
 assert_eq "1" "$rc" "bad config, check-config: exit 1"
+# No database URL anywhere: bad input, said at once; the daemon would
+# otherwise retry for ever (database.url cannot change on reload).
+printf 'log_level: info\n' >"$tmp/nourl.yaml"
+for cmd in "" run status; do
+    case "$cmd" in
+    run) args=(run -c "$tmp/nourl.yaml" clean_events) ;;
+    "") args=(-c "$tmp/nourl.yaml") ;;
+    *) args=("$cmd" -c "$tmp/nourl.yaml") ;;
+    esac
+    rc=0; out=$(env -u MEDALLION_DATABASE_URL -u POSTGRES_URL timeout 20 "$MEDALLIOND" "${args[@]}" 2>&1) || rc=$?
+    assert_eq "2" "$rc" "no database URL, '${cmd:-daemon}': exit 2"
+    assert_match "no database URL: set database.url" "$out" "no database URL, '${cmd:-daemon}': says how to set one"
+done
 
 # Success: one line per job, in job-table order whatever the argument order.
 rc=0; out=$("$MEDALLIOND" run clean_api_logs clean_events 2>&1) || rc=$?
