@@ -26,6 +26,13 @@ assert_eq "2" "$rc" "jobs and --all together: exit 2"
 rc=0; "$MEDALLIOND" run --bogus >/dev/null 2>&1 || rc=$?
 assert_eq "2" "$rc" "unknown option: exit 2"
 
+# --help of every command: its usage on stdout, exit 0, nothing run.
+for cmd in run status migrate backfill reprocess check-config jobs cron-next; do
+    rc=0; out=$("$MEDALLIOND" "$cmd" --help 2>/dev/null) || rc=$?
+    assert_eq "0" "$rc" "$cmd --help: exit 0"
+    assert_match "usage: medalliond $cmd" "$out" "$cmd --help: prints its usage"
+done
+
 # A bad config is bad input: 2 for every command that loads one (the daemon
 # included, so that its unit does not restart it in a loop), 1 for check-config,
 # whose answer "invalid" is the product.md exit 1.
