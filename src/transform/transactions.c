@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "medallion/transform/text.h"
+
 #define CODE_CAP 16 /* longest currency code the tables hold, plus room */
 
 static bool is_space(unsigned char c) {
@@ -294,7 +296,6 @@ int md_txn_transform(const md_txn_ctx_t *ctx, const md_txn_in_t *in, md_arena_t 
     o.user_id = in->user_id;
     o.amount_raw = in->amount;
     o.properties = in->properties;
-    o.source = in->source;
     o.created_at = in->created_at;
     o.ingested_at = in->ingested_at;
     o.external_id = trim_nullif(in->external_id);
@@ -305,7 +306,10 @@ int md_txn_transform(const md_txn_ctx_t *ctx, const md_txn_in_t *in, md_arena_t 
     o.base_currency = ctx->base_currency
                           ? (md_str_t){ctx->base_currency, strlen(ctx->base_currency)}
                           : MD_STR_NULL;
-    int rc = map_case(arena, trim_nullif(in->currency), true, &o.currency);
+    /* source as in every silver table: trimmed, lower-case, empty → NULL */
+    int rc = md_text_clean_lower(arena, in->source, &o.source);
+    if (rc == 0)
+        rc = map_case(arena, trim_nullif(in->currency), true, &o.currency);
     if (rc == 0)
         rc = map_case(arena, trim_nullif(in->status), false, &o.status);
     if (rc == 0)

@@ -276,7 +276,7 @@ static void test_standardize_and_passthrough(void **state) {
         assert_true(out.user_id.present);
         assert_int_equal(out.user_id.b[0], 1);
         assert_true(out.properties.ptr == in.properties.ptr);
-        assert_str(out.source, " Stripe ", "source", row);
+        assert_str(out.source, "stripe", "source", row);
         assert_true(out.created_at == T2023);
         assert_true(out.ingested_at == T2024_07);
         assert_int_equal(out.currency_exponent, 2);

@@ -125,7 +125,7 @@ typedef struct md_txn_out {
     md_str_t status;         /* trimmed, lower-case ASCII; empty → NULL */
     md_str_t payment_method; /* trimmed, lower-case ASCII; empty → NULL */
     md_str_t properties;     /* passed through */
-    md_str_t source;         /* passed through */
+    md_str_t source;         /* trimmed, lower-case; empty → NULL */
     md_ts_t created_at;
     md_ts_t ingested_at;
     bool is_valid;     /* amount present, finite, <= 18 integer digits, > 0 after rounding,
