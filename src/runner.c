@@ -327,16 +327,66 @@ void md_runner_reprocess(const md_config_t *cfg, md_job_id_t job, PGconn *conn, 
     run_job(cfg, job, conn, lock_conn, "manual", NULL, range, ret);
 }
 
+/* When process `pid` started, in Unix seconds, from /proc: its start in clock
+ * ticks after boot (field 22 of /proc/PID/stat) plus the boot time (btime in
+ * /proc/stat). -1 when unknown. */
+static double process_start(int pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* after the command name "(...)", which may hold spaces and parentheses */
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return -1;
+    unsigned long long ticks = 0;
+    /* p + 2 is field 3 (state); starttime is field 22 */
+    if (sscanf(p + 2,
+               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+               "%llu",
+               &ticks) != 1)
+        return -1;
+    f = fopen("/proc/stat", "r");
+    if (f == NULL)
+        return -1;
+    unsigned long long btime = 0;
+    char line[256];
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "btime %llu", &btime) == 1)
+            break;
+    fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (btime == 0 || hz <= 0)
+        return -1;
+    return (double)btime + (double)ticks / (double)hz;
+}
+
+/* Whether the process that wrote a run row started at `started` (Unix
+ * seconds) still runs: its pid is alive, and that pid is not a later process
+ * that got the number again (after a reboot, say). */
+static bool owner_alive(int pid, double started) {
+    if (pid <= 0 || pid == (int)getpid() || (kill(pid, 0) != 0 && errno != EPERM))
+        return false;
+    double since = process_start(pid);
+    /* btime is whole seconds: a little slack, and no verdict without /proc */
+    return since < 0 || since <= started + 2;
+}
+
 int md_runner_mark_interrupted(PGconn *conn, int *ret_count, md_error_t *ret_err) {
-    /* Same host, and the pid that wrote the row is no longer alive (or is
-     * us): those runs died with their process. */
+    /* Same host, and the process that wrote the row is gone (or is us): those
+     * runs died with their process. */
     char host[256];
     if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "unknown");
     host[sizeof(host) - 1] = '\0';
     const char *params[] = {host};
     PGresult *res = md_pg_query(conn,
-                                "SELECT run_id, split_part(instance, ':', 2) FROM "
+                                "SELECT run_id, split_part(instance, ':', 2), "
+                                "extract(epoch FROM started_at) FROM "
                                 "medallion.job_runs WHERE status = 'running' AND "
                                 "split_part(instance, ':', 1) = $1",
                                 1, params, ret_err);
@@ -344,8 +394,7 @@ int md_runner_mark_interrupted(PGconn *conn, int *ret_count, md_error_t *ret_err
         return ret_err ? ret_err->code : -EIO;
     int count = 0;
     for (int i = 0; i < PQntuples(res); i++) {
-        int pid = atoi(PQgetvalue(res, i, 1));
-        if (pid > 0 && pid != (int)getpid() && (kill(pid, 0) == 0 || errno == EPERM))
+        if (owner_alive(atoi(PQgetvalue(res, i, 1)), strtod(PQgetvalue(res, i, 2), NULL)))
             continue; /* a live process on this host owns it */
         const char *p[] = {PQgetvalue(res, i, 0)};
         PGresult *u = bookkeeping(conn,

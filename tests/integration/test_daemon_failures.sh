@@ -49,6 +49,8 @@ qfile "$MEDALLION_SOURCE_DIR/scripts/demo_data.sql" -v events=3000 -v users=100 
 qq "INSERT INTO medallion.job_runs (job_name, status, instance, started_at)
     VALUES ('clean_events', 'running', '$host:999999', now() - interval '1 hour'),
            ('clean_events', 'running', 'otherhost:1', now() - interval '1 hour'),
+           ('clean_user_actions', 'running', '$host:$$', now() - interval '1 hour'),
+           ('clean_api_logs', 'running', '$host:$$', now() + interval '10 minutes'),
            ('clean_events', 'succeeded', '$host:1', now() - interval '30 days')" >/dev/null
 config_with "shutdown: {grace: 5s}" 'clean_events={schedule: "0 0 1 1 *"}' \
     'calculate_daily_metrics={schedule: "0 1 * * *"}' >"$tmp/a.yaml"
@@ -61,6 +63,13 @@ assert_eq "failed|interrupted" "$(qq "SELECT status || '|' || message FROM medal
     "a run left 'running' by a dead process on this host is marked failed/interrupted"
 assert_eq "running" "$(qq "SELECT status FROM medallion.job_runs WHERE instance = 'otherhost:1'")" \
     "another host's running run is left alone"
+# This test's shell is alive but started after the first row's run: its pid
+# was reused (a reboot, say), so that run died with the process before it.
+assert_eq "failed|interrupted" "$(qq "SELECT status || '|' || message FROM medallion.job_runs WHERE job_name = 'clean_user_actions' AND instance = '$host:$$'")" \
+    "a run whose pid now belongs to a later process is marked failed/interrupted"
+assert_eq "running" "$(qq "SELECT status FROM medallion.job_runs WHERE job_name = 'clean_api_logs' AND instance = '$host:$$'")" \
+    "a run of a live process that started before it is left alone"
+qq "DELETE FROM medallion.job_runs WHERE instance = '$host:$$'" >/dev/null
 assert_eq "0" "$(runs "started_at < now() - interval '20 days'")" "history older than history.retention is pruned"
 assert_eq "0" "$(runs "job_name = 'clean_events' AND trigger = 'catchup'")" "a frequent silver job is not replayed at start"
 sleep 1
