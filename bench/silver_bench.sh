@@ -4,7 +4,10 @@
 # identical generated rows, in a private throwaway cluster that is stopped on exit.
 # It must never touch any database but its own cluster's, nor edit the seed baseline.
 #
-# Usage: bench/silver_bench.sh [ROWS] [BATCH_SIZE]     (defaults 1000000 and 10000)
+# Usage: bench/silver_bench.sh [ROWS] [BATCH_SIZE] [ROUNDS]  (defaults 1000000, 10000, 3)
+#   ROUNDS: after (a)-(e), medalliond and the seed again from empty silver tables,
+#   alternately, ROUNDS times each; the verdict compares their medians, which this
+#   host's drift (the same run varies by 15-30 %) cannot tip as easily as one pair.
 #   MEDALLIOND=PATH     use this binary instead of building build-bench/medalliond
 #   SEED_BASELINE=PATH  seed baseline SQL (default ../shared/bench/seed_baseline.sql)
 #   MD_BENCH_DIR=DIR    cluster directory (default /tmp/medalliond-bench), MD_PG_PORT (54340)
@@ -18,7 +21,8 @@ root="$PWD"
 
 rows="${1:-1000000}"
 batch="${2:-10000}"
-case "$rows$batch" in *[!0-9]* | "") echo "usage: $0 [ROWS] [BATCH_SIZE]" >&2; exit 2 ;; esac
+rounds="${3:-3}"
+case "$rows$batch$rounds" in *[!0-9]* | "") echo "usage: $0 [ROWS] [BATCH_SIZE] [ROUNDS]" >&2; exit 2 ;; esac
 if [ "$rows" -lt 1 ] || [ "$batch" -lt 1 ]; then echo "$0: ROWS and BATCH_SIZE must be >= 1" >&2; exit 2; fi
 
 bench_find_seed
@@ -135,10 +139,15 @@ noop_ms="$wall_ms"
 IFS='|' read -r noop_status noop_read _ _ noop_job_ms <<<"$(last_run)"
 [ "$noop_status" = succeeded ] || { echo "$0: no-op run status: $noop_status" >&2; exit 1; }
 
+# Back to an empty events_clean, ledger and position, as before (a).
+reset_md() {
+    q "TRUNCATE analytics.events_clean; DELETE FROM medallion.duplicates WHERE source_table = 'events_raw';
+       UPDATE medallion.batch_positions SET prev_snapshot = NULL, cur_snapshot = NULL, last_xid = NULL,
+       last_id = NULL WHERE job_name = 'clean_events'" >/dev/null
+}
+
 echo "== (e) (a) again with write_connections: 1, from an empty events_clean"
-q "TRUNCATE analytics.events_clean; DELETE FROM medallion.duplicates WHERE source_table = 'events_raw';
-   UPDATE medallion.batch_positions SET prev_snapshot = NULL, cur_snapshot = NULL, last_xid = NULL,
-   last_id = NULL WHERE job_name = 'clean_events'" >/dev/null
+reset_md
 checkpoint
 run_job one "$tmp/bench1.yaml"
 one_ms="$wall_ms"
@@ -146,8 +155,29 @@ one_cpu="$cpu_s"
 IFS='|' read -r one_status _ one_written _ _ <<<"$(last_run)"
 [ "$one_status" = succeeded ] || { echo "$0: one-connection run status: $one_status" >&2; exit 1; }
 
+# Rounds: the same two measurements again, alternately, each from empty silver.
+md_walls="$md_ms"
+seed_walls="$seed_ms"
+for i in $(seq 1 "$rounds"); do
+    echo "== round $i of $rounds: (a) then (b), each from an empty silver table"
+    reset_md
+    checkpoint
+    run_job "round$i"
+    IFS='|' read -r r_status _ _ _ _ <<<"$(last_run)"
+    [ "$r_status" = succeeded ] || { echo "$0: round $i run status: $r_status" >&2; exit 1; }
+    md_walls="$md_walls $wall_ms"
+    q "TRUNCATE seedref.events_clean" >/dev/null
+    checkpoint
+    t0="$(now_ns)"
+    q "SELECT seedref.clean_events()" >/dev/null
+    seed_walls="$seed_walls $(ms_since "$t0")"
+done
+median() { tr ' ' '\n' <<<"$1" | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+md_med="$(median "$md_walls")"
+seed_med="$(median "$seed_walls")"
+
 r_floor="$(awk -v a="$md_ms" -v b="$floor_ms" 'BEGIN { printf "%.2f", a / b }')"
-r_seed="$(awk -v a="$seed_ms" -v b="$md_ms" 'BEGIN { printf "%.2f", a / b }')"
+r_seed="$(awk -v a="$seed_med" -v b="$md_med" 'BEGIN { printf "%.2f", a / b }')"
 if [ -n "$md_rss_kb" ]; then
     rss_mb="$(awk -v k="$md_rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
     rss_verdict="$(verdict 'v <= 64' "$rss_mb")"
@@ -174,10 +204,14 @@ printf '%-40s %11s %11s %7s  %s\n' "(d) no-op incremental run" "$(fmt "$noop_ms"
 printf '%-40s %11s %11s %7s  %s\n' "(e) (a) with write_connections: 1" "$(fmt "$one_ms" 1)" \
     "$(rate "$bronze" "$one_ms")" "$one_cpu" "written $one_written; pages one at a time"
 echo
+echo "(a) and (b) over $((rounds + 1)) alternating runs each, wall ms (median):"
+printf '  %-38s %s  (%s)\n' "medalliond run clean_events" "$md_med" "$md_walls"
+printf '  %-38s %s  (%s)\n' "SELECT seedref.clean_events()" "$seed_med" "$seed_walls"
+echo
 printf '%-40s %11s %11s  %s\n' "ratio" "value" "target" "verdict"
 printf '%-40s %11s %11s  %s\n' "medalliond / COPY floor (wall)" "$r_floor" "<= 1.30" \
     "$(verdict 'v <= 1.3' "$r_floor")"
-printf '%-40s %11s %11s  %s\n' "seed / medalliond (speedup, wall)" "${r_seed}x" "> 1.00x" \
+printf '%-40s %11s %11s  %s\n' "seed / medalliond (speedup, median wall)" "${r_seed}x" "> 1.00x" \
     "$(verdict 'v > 1' "$r_seed")"
 printf '%-40s %11s %11s  %s\n' "no-op run, process wall ms" "$(fmt "$noop_ms" 1)" "< 50" \
     "$(verdict 'v < 50' "$noop_ms")"
