@@ -862,10 +862,10 @@ static void test_cli_jobs(void **state) {
     assert_string_equal(cap.out, want);
     assert_string_equal(cap.err, "");
 
-    /* config errors → 1 */
+    /* config errors → 2, bad input (only check-config answers 1) */
     write_file(path, "jobs:\n  clean_events: {schedule: \"0 0 32 * *\"}\n");
     run_cli(md_cli_jobs, 5, argv, &cap);
-    assert_int_equal(cap.rc, 1);
+    assert_int_equal(cap.rc, 2);
     assert_string_equal(cap.out, "");
     char prefix[512];
     snprintf(prefix, sizeof(prefix), "%s:2:28: jobs.clean_events.schedule: ", path);
