@@ -30,19 +30,22 @@ int md_time_parse_iso8601(const char *s, int64_t *ret) {
     if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
         !digits(&p, 2, &d))
         return -EINVAL;
-    if (mo < 1 || mo > 12 || d < 1 || d > md_days_in_month(y, mo))
+    /* Year 0 is 1 BC to ISO 8601; nothing here needs it, and "0000" is a typo */
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > md_days_in_month(y, mo))
         return -EINVAL;
     int32_t off = 0;
     if (*p != '\0') {
         if (*p != 'T' && *p != 't' && *p != ' ')
             return -EINVAL;
         p++;
-        if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) || *p++ != ':' ||
-            !digits(&p, 2, &sec))
+        if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi))
+            return -EINVAL;
+        bool has_seconds = *p == ':'; /* hh:mm alone is ISO 8601 too */
+        if (has_seconds && (p++, !digits(&p, 2, &sec)))
             return -EINVAL;
         if (h > 23 || mi > 59 || sec > 59)
             return -EINVAL;
-        if (*p == '.' || *p == ',') {
+        if (has_seconds && (*p == '.' || *p == ',')) {
             /* Dropping the fraction floors the instant, which is what a caller
              * asking "what fires after this" wants. */
             p++;
