@@ -45,30 +45,53 @@ static int check_migrations(PGconn *conn, md_error_t *ret_err) {
     return 0;
 }
 
-/* RLS applies to COPY too (product.md §3): the role must be superuser, have
- * BYPASSRLS, or own every analytics table with policies (without FORCE). */
-static int check_rls(PGconn *conn, md_error_t *ret_err) {
+/* The role the jobs run as (product.md §3). RLS applies to COPY too, so it
+ * must be superuser, have BYPASSRLS, or own every analytics table with
+ * policies (without FORCE); and it needs its privileges on both schemas, which
+ * BYPASSRLS alone does not give. Checked before the migrations, so that a role
+ * without them gets the fix rather than a bare "permission denied". A
+ * database not migrated yet passes here: the migrations check says so. */
+#define ROLE_FIX                                                                                   \
+    "connect as the role that owns the analytics tables (the one that ran `medalliond "            \
+    "migrate`), or as service_role: `GRANT service_role TO \"%s\";` and add "                      \
+    "`options=-c role=service_role` to the database URL"
+
+static int check_role(PGconn *conn, md_error_t *ret_err) {
     PGresult *res = md_pg_query(
         conn,
         "SELECT current_user, r.rolsuper OR r.rolbypassrls, "
         "  (SELECT string_agg(n.nspname || '.' || c.relname, ', ' ORDER BY c.relname) "
         "     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "    WHERE n.nspname = 'analytics' AND c.relkind IN ('r', 'p') AND c.relrowsecurity "
-        "      AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE'))) "
+        "      AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE'))), "
+        "  CASE WHEN to_regnamespace('medallion') IS NULL OR to_regnamespace('analytics') IS NULL "
+        "       THEN true "
+        "       WHEN NOT (has_schema_privilege('medallion', 'USAGE') "
+        "                 AND has_schema_privilege('analytics', 'USAGE')) THEN false "
+        "       WHEN to_regclass('medallion.batch_positions') IS NULL "
+        "         OR to_regclass('analytics.events_clean') IS NULL THEN true "
+        "       ELSE has_table_privilege('medallion.schema_migrations', 'SELECT') "
+        "        AND has_table_privilege('medallion.job_runs', 'INSERT') "
+        "        AND has_table_privilege('medallion.job_runs', 'UPDATE') "
+        "        AND has_table_privilege('medallion.batch_positions', 'UPDATE') "
+        "        AND has_table_privilege('analytics.events_raw', 'SELECT') "
+        "        AND has_table_privilege('analytics.events_clean', 'INSERT') END "
         "FROM pg_roles r WHERE r.rolname = current_user",
         0, NULL, ret_err);
     if (res == NULL)
         return ret_err ? ret_err->code : -EIO;
     int rc = 0;
-    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "t") != 0 && !PQgetisnull(res, 0, 2)) {
-        const char *role = PQgetvalue(res, 0, 0);
+    const char *role = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+    if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "t") != 0 && !PQgetisnull(res, 0, 2))
         rc = md_error_set(ret_err, -EACCES,
                           "role \"%s\" does not bypass row-level security on %s, so the jobs "
-                          "cannot read bronze or COPY into silver; as a superuser run "
-                          "`ALTER ROLE \"%s\" BYPASSRLS;`, or connect as the role that owns "
-                          "the analytics tables (the one that ran `medalliond migrate`)",
+                          "cannot read bronze or COPY into silver; " ROLE_FIX,
                           role, PQgetvalue(res, 0, 2), role);
-    }
+    else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 3), "t") != 0)
+        rc = md_error_set(ret_err, -EACCES,
+                          "role \"%s\" lacks privileges on the medallion and analytics tables "
+                          "(bookkeeping, bronze, silver); " ROLE_FIX,
+                          role, role);
     PQclear(res);
     return rc;
 }
@@ -121,7 +144,7 @@ int md_daemon_preflight(PGconn *conn, PGconn *conn2, md_error_t *ret_err) {
      * otherwise get a bare "permission denied" instead of the fix. */
     int rc = check_pooler(conn, conn2, ret_err);
     if (rc == 0)
-        rc = check_rls(conn, ret_err);
+        rc = check_role(conn, ret_err);
     if (rc == 0)
         rc = check_migrations(conn, ret_err);
     return rc;

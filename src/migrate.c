@@ -243,8 +243,15 @@ static int apply_one(PGconn *conn, const migration_file_t *f, md_error_t *err) {
         PQclear(res);
         PGresult *rb = PQexec(conn, "ROLLBACK");
         PQclear(rb);
-        rc = md_error_set(err, -EIO, "migration %s.sql failed and was rolled back%s", f->version,
-                          e.msg);
+        /* The one step a non-superuser owner cannot take (PostgreSQL 15): 007
+         * creating service_role WITH BYPASSRLS where it does not exist yet. */
+        bool needs_superuser = strcmp(e.sqlstate, "42501") == 0 && strstr(e.msg, "bypassrls");
+        rc = md_error_set(
+            err, -EIO, "migration %s.sql failed and was rolled back%s%s", f->version, e.msg,
+            needs_superuser ? "; have a superuser run `CREATE ROLE service_role NOLOGIN "
+                              "NOINHERIT BYPASSRLS;` once (or run this migrate as a "
+                              "superuser), then run migrate again"
+                            : "");
         if (err != NULL)
             memcpy(err->sqlstate, e.sqlstate, sizeof(err->sqlstate));
         return rc;

@@ -158,8 +158,34 @@ out=$(printf 'x\t%s\n' "$U1" | psql -X -q -v ON_ERROR_STOP=1 -c 'SET ROLE authen
       -c "SET request.jwt.claims = '{\"sub\":\"$U1\"}'" -c 'COPY analytics.events_raw (event_type, user_id) FROM STDIN' 2>&1 || true)
 assert_match "row-level security" "$out" "authenticated cannot COPY into bronze (RLS applies to COPY)"
 assert_eq "1" "$(as service_role "" "SELECT count(*) FROM medallion.job_runs")" "service_role reads medallion.job_runs"
-assert_fails "service_role cannot write medallion.job_runs" as service_role "" "DELETE FROM medallion.job_runs"
-assert_fails "service_role cannot read the batch positions" as service_role "" "SELECT count(*) FROM medallion.batch_positions"
+assert_fails "authenticated cannot write medallion.job_runs" as authenticated "$U1" "DELETE FROM medallion.job_runs"
+
+# --- producers write the contract's columns, never the database's ----------------
+for col in "id|1000" "ingested_at|'2030-01-01'" "ingest_xid|'5'"; do
+    c=${col%%|*}; v=${col#*|}
+    out=$(as authenticated "$U1" "INSERT INTO analytics.events_raw (event_type, user_id, $c) VALUES ('x', auth.uid(), $v)" 2>&1 || true)
+    assert_match "permission denied" "$out" "authenticated cannot set events_raw.$c"
+done
+assert_succeeds "service_role may still set them" as service_role "" \
+    "INSERT INTO analytics.events_raw (id, event_type, ingested_at) VALUES (1000, 'x', now())"
+qq "DELETE FROM analytics.events_raw WHERE id = 1000" >/dev/null
+
+# --- the daemon's own work as service_role (product.md §3: the role WITH BYPASSRLS) ---
+# A login role that is a member of service_role and takes it on at connect,
+# on a database of its own with demo data (the one above holds made-up silver).
+md_newdb "t_rls_etl_$$"
+qfile "$SRC/scripts/demo_data.sql" -v events=2000 -v users=50 -v days=10 -v seed=3
+qq "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'md_etl') THEN
+      CREATE ROLE md_etl LOGIN; END IF; END \$\$; GRANT service_role TO md_etl" >/dev/null
+as_etl() { env -u PGOPTIONS MEDALLION_DATABASE_URL="$MEDALLION_DATABASE_URL user=md_etl options='-c role=service_role'" "$@"; }
+rc=0; out=$(as_etl "$MEDALLIOND" run --all 2>&1) || rc=$?
+assert_eq "0" "$rc" "run --all as service_role: exit 0 ($out)"
+assert_eq "0" "$(qq "SELECT count(*) FROM medallion.job_runs WHERE trigger = 'manual' AND status <> 'succeeded'")" \
+    "every run as service_role succeeded"
+rc=0; out=$(as_etl "$MEDALLIOND" status 2>&1) || rc=$?
+assert_eq "0" "$rc" "status as service_role: exit 0"
+rc=0; out=$(as_etl "$MEDALLIOND" reprocess --from 2000-01-01T00:00:00Z --to 2100-01-01T00:00:00Z clean_events 2>&1) || rc=$?
+assert_eq "0" "$rc" "reprocess as service_role: exit 0 ($out)"
 
 # --- the shim never replaces Supabase's existing objects -------------------------------
 # Simulate a Supabase database: roles exist (cluster-wide, from the template) and an

@@ -132,6 +132,18 @@ md_newdb "t_run_cli_rls_$$"
 qq "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'md_plain') THEN CREATE ROLE md_plain LOGIN; END IF; END \$\$" >/dev/null
 rc=0; out=$(MEDALLION_DATABASE_URL="$MEDALLION_DATABASE_URL user=md_plain" "$MEDALLIOND" run clean_events 2>&1) || rc=$?
 assert_eq "1" "$rc" "a role subject to RLS: exit 1"
-assert_match "role \"md_plain\" does not bypass row-level security.*BYPASSRLS" "$out" "the refusal names the role and the fix"
+assert_match "role \"md_plain\" does not bypass row-level security.*GRANT service_role TO \"md_plain\"" "$out" "the refusal names the role and the fix"
+
+rc=0; out=$(MEDALLION_DATABASE_URL="$MEDALLION_DATABASE_URL user=md_plain" "$MEDALLIOND" reprocess \
+    --from 2026-01-01T00:00Z --to 2026-02-01T00:00Z clean_events 2>&1) || rc=$?
+assert_eq "1" "$rc" "reprocess as a role subject to RLS: exit 1"
+assert_match "role \"md_plain\" does not bypass row-level security" "$out" "reprocess checks the role first, too"
+
+# BYPASSRLS alone is not enough: the role also needs its privileges.
+qq "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'md_bypass') THEN CREATE ROLE md_bypass LOGIN BYPASSRLS; END IF; END \$\$" >/dev/null
+rc=0; out=$(MEDALLION_DATABASE_URL="$MEDALLION_DATABASE_URL user=md_bypass" "$MEDALLIOND" run clean_events 2>&1) || rc=$?
+assert_eq "1" "$rc" "a BYPASSRLS role without privileges: exit 1"
+assert_match "role \"md_bypass\" lacks privileges on the medallion and analytics tables.*options=-c role=service_role" "$out" \
+    "the refusal says what is missing and the fix"
 
 md_finish
