@@ -263,14 +263,19 @@ static int copy_out_page(md_job_ctx_t *ctx, const md_batch_spec_t *spec, const c
  * holding its advisory lock is gone (the lock with it: another instance may
  * take the job now, and the position row's lock alone would make the two
  * runs queue behind each other page by page). */
-static int between_pages(md_job_ctx_t *ctx) {
+int md_job_check_continue(md_job_ctx_t *ctx, const char *where) {
     if (md_job_cancelled(ctx))
-        return md_error_set(&ctx->err, -ECANCELED, "cancelled between batches");
+        return md_error_set(&ctx->err, -ECANCELED, "cancelled %s", where);
     if (ctx->lock_conn != NULL && !md_pg_conn_alive(ctx->lock_conn))
         return md_error_set(&ctx->err, -ENOTCONN,
-                            "lost the job lock (its connection closed); stopped before the next "
-                            "batch so that no other instance runs this job at the same time");
+                            "lost the job lock (its connection closed); stopped %s so that no "
+                            "other instance runs this job at the same time",
+                            where);
     return 0;
+}
+
+static int between_pages(md_job_ctx_t *ctx) {
+    return md_job_check_continue(ctx, "before the next batch");
 }
 
 /* COPY (SELECT ...) TO STDOUT (FORMAT binary): one keyset page of the range. */

@@ -40,6 +40,13 @@ typedef struct md_job_ctx {
 /* True once the scheduler asked this run to stop (timeout or shutdown). */
 bool md_job_cancelled(const md_job_ctx_t *ctx);
 
+/* 0 when the run may go on and commit; else a negative code with ctx->err
+ * set: it was cancelled (a timeout or a stop: a PQcancel only reaches a query
+ * in flight, so C work checks this too), or its job lock is gone (its
+ * connection closed), and another instance may be running the job. `where`
+ * names the point, e.g. "before the next batch". */
+int md_job_check_continue(md_job_ctx_t *ctx, const char *where) MD_MUST_CHECK;
+
 typedef int (*md_job_fn)(md_job_ctx_t *ctx);
 
 /* The C code of each job (src/jobs/<name>.c); NULL where it is not built yet. */

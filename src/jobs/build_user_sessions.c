@@ -415,7 +415,10 @@ static int rebuild(md_job_ctx_t *ctx, sess_state_t *st, const skey_t *keys, int 
     md_session_rules_t rules = {ctx->cfg->sessions_gap_ms * 1000,
                                 ctx->cfg->sessions_max_length_ms * 1000};
     int64_t written = 0;
-    for (int r = 0; r < nev && rc == 0;) {
+    for (int r = 0, keys_done = 0; r < nev && rc == 0; keys_done++) {
+        if ((keys_done & 4095) == 4095 &&
+            (rc = md_job_check_continue(ctx, "while building sessions")) != 0)
+            break;
         int ki = (int)strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
         int start = r;
         for (; r < nev && strtol(PQgetvalue(res, r, 0), NULL, 10) - 1 == ki; r++)
@@ -578,13 +581,19 @@ static int process_page(md_job_ctx_t *ctx, const md_page_t *page, void *state) {
     md_array_lit_begin(&st->day_users);
     md_array_lit_begin(&st->day_ts);
     int n = 0, rc;
-    if ((rc = collect_keys(ctx, st, page, &n)) != 0)
+    /* Between the steps, which can each take long on a big page, a timeout or
+     * a lost lock stops the page (a cancel alone reaches only a query). */
+    const char *where = "while building sessions";
+    if ((rc = collect_keys(ctx, st, page, &n)) != 0 ||
+        (rc = md_job_check_continue(ctx, where)) != 0)
         return rc;
-    if (n > 0 &&
-        ((rc = find_windows(ctx, st->keys, n)) != 0 || (rc = rebuild(ctx, st, st->keys, n)) != 0 ||
-         (rc = update_first_seen(ctx, st, st->keys, n)) != 0))
+    if (n > 0 && ((rc = find_windows(ctx, st->keys, n)) != 0 ||
+                  (rc = md_job_check_continue(ctx, where)) != 0 ||
+                  (rc = rebuild(ctx, st, st->keys, n)) != 0 ||
+                  (rc = md_job_check_continue(ctx, where)) != 0 ||
+                  (rc = update_first_seen(ctx, st, st->keys, n)) != 0))
         return rc;
-    if ((rc = update_user_days(ctx, st)) != 0)
+    if ((rc = update_user_days(ctx, st)) != 0 || (rc = md_job_check_continue(ctx, where)) != 0)
         return rc;
     return mark_dirty(ctx, st);
 }

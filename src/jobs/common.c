@@ -135,7 +135,11 @@ int md_job_decode_error(md_job_ctx_t *ctx, const char *table, const char *column
 
 int md_job_flush(md_job_ctx_t *ctx, const char *silver_target, md_copy_writer_t *silver,
                  int64_t silver_rows, md_copy_writer_t *dups, int64_t dup_rows) {
-    int rc;
+    /* The page's C work may have outlasted a timeout that found no query to
+     * cancel: stop before writing. */
+    int rc = md_job_check_continue(ctx, "before writing the batch");
+    if (rc != 0)
+        return rc;
     /* The ledger first: the silver COPY, the big one, is the page's last
      * write, which an overlapping run sends while it reads the next page. */
     if (dup_rows > 0 &&
@@ -174,6 +178,10 @@ int md_job_transaction(md_job_ctx_t *ctx, const char *begin,
     if (rc != 0)
         return rc;
     rc = fn(ctx, arg);
+    /* A run that lost its lock while working must not commit beside the
+     * instance that took the job over; the check is just before COMMIT. */
+    if (rc == 0)
+        rc = md_job_check_continue(ctx, "before its commit (rolled back)");
     if (rc == 0)
         rc = md_pg_exec(ctx->conn, "COMMIT", &ctx->err);
     if (rc != 0 && PQtransactionStatus(ctx->conn) != PQTRANS_IDLE) {

@@ -203,6 +203,28 @@ assert_eq "0" "$(qq "SELECT count(*) FROM analytics.events_raw r
         + (SELECT count(*) FROM medallion.duplicates d WHERE d.source_table = 'events_raw' AND d.bronze_id = r.id) <> 1")" \
     "every bronze row exactly once after the lost lock"
 
+# The same for a gold job, whose run is one transaction: it must roll back
+# rather than commit beside the instance that may have taken the job over.
+qq "DELETE FROM medallion.job_runs; DELETE FROM medallion.gold_dirty;
+    INSERT INTO medallion.gold_dirty (target, day) VALUES ('calculate_daily_metrics', current_date - 3)" >/dev/null
+before=$(qq "SELECT count(*) FROM analytics.daily_metrics WHERE date = current_date - 3")
+qq "CREATE FUNCTION test_slow_gold() RETURNS trigger LANGUAGE plpgsql AS \$\$
+    BEGIN PERFORM pg_sleep(3); RETURN NULL; END \$\$;
+    CREATE TRIGGER slow_gold BEFORE INSERT ON analytics.daily_metrics FOR EACH STATEMENT EXECUTE FUNCTION test_slow_gold()" >/dev/null
+"$MEDALLIOND" run -c "$tmp/l.yaml" calculate_daily_metrics >"$tmp/g.log" 2>&1 &
+pid=$!; pids+=($pid)
+wait_for 20 has_runs "job_name = 'calculate_daily_metrics' AND status = 'running'" || md_fail "the gold run never started"
+sleep 1 # inside the slow upsert
+qq "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+    AND classid::int = hashtext('medalliond') AND objid::int = hashtext('calculate_daily_metrics')" >/dev/null
+rc=0; wait $pid || rc=$?
+assert_eq "1" "$rc" "the gold run without its lock exits 1"
+assert_match "^failed\|lost the job lock .*before its commit" "$(qq "SELECT status || '|' || message FROM medallion.job_runs WHERE job_name = 'calculate_daily_metrics'")" \
+    "its job_runs row says it lost the lock before its commit"
+assert_eq "1|$before" "$(qq "SELECT count(*) FROM medallion.gold_dirty WHERE target = 'calculate_daily_metrics'")|$(qq "SELECT count(*) FROM analytics.daily_metrics WHERE date = current_date - 3")" \
+    "nothing committed: the mark is still there, the gold row unchanged"
+qq "DROP TRIGGER slow_gold ON analytics.daily_metrics; DROP FUNCTION test_slow_gold()" >/dev/null
+
 # --- job_runs locked by someone: bookkeeping gives up instead of hanging ------
 # A VACUUM FULL or a stray exclusive lock on medallion.job_runs must not hold a
 # run (or a shutdown) forever: the run's bookkeeping waits 5 s for the lock.
