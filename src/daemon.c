@@ -200,6 +200,7 @@ typedef enum work_kind {
     W_RUN,
     W_SKIP,
     W_PRUNE,
+    W_RECORD, /* write outcomes runs could not record when they ended */
     W_CANCEL, /* no connection: send a PQcancel off the loop thread */
 } work_kind_t;
 
@@ -236,6 +237,10 @@ typedef struct work {
     /* W_CANCEL */
     PGcancel *cancel;
 
+    /* W_RECORD: taken from md_daemon.unrecorded; what is left is put back */
+    md_run_result_t *records;
+    int nrecords, nrecorded;
+
     /* Work other than runs (start-up checks, skip and prune records) has
      * nothing to finish or roll back, so a stop cuts it short: the loop shuts
      * down the sockets it uses (under md_daemon.side_mu), which makes a query
@@ -264,6 +269,12 @@ struct md_daemon {
     int in_flight;
     work_t *side_head; /* work in flight that is not a run (see work_t.socks) */
     uv_mutex_t side_mu;
+
+    /* Outcomes of runs that ended while the database was away: their job_runs
+     * rows say 'running' until a W_RECORD writes them. */
+    md_run_result_t *unrecorded;
+    int nunrecorded;
+    bool record_pending;
     work_t *running[MD_JOB_COUNT];
 
     bool db_ready;        /* start-up checks passed once */
@@ -360,6 +371,7 @@ static void work_free(work_t *w) {
     if (w == NULL)
         return;
     cfgref_put(w->cfg);
+    free(w->records);
     free(w);
 }
 
@@ -484,6 +496,14 @@ static void work_cb(uv_work_t *req) {
             0)
             w->conn_failed = md_pg_is_connection_error(c[0], &w->err);
         break;
+    case W_RECORD:
+        /* In order; the first failure leaves it and the rest for later. */
+        while (w->nrecorded < w->nrecords &&
+               md_runner_record_outcome(c[0], &w->records[w->nrecorded], &w->err) == 0)
+            w->nrecorded++;
+        if (w->nrecorded < w->nrecords)
+            w->conn_failed = md_pg_is_connection_error(c[0], &w->err);
+        break;
     case W_CANCEL:
         break;
     }
@@ -602,10 +622,52 @@ static void start_run(md_daemon_t *d, md_job_id_t job, const char *trigger) {
     enqueue(d, w);
 }
 
+/* Keeps the outcome of a run that could not write it, for a W_RECORD once
+ * the database is back. Bounded: past the cap the oldest are left to the
+ * next start, which marks them interrupted. */
+#define MAX_UNRECORDED 1024
+
+static void keep_unrecorded(md_daemon_t *d, const md_run_result_t *r) {
+    if (d->nunrecorded == MAX_UNRECORDED) {
+        memmove(d->unrecorded, d->unrecorded + 1, (MAX_UNRECORDED - 1) * sizeof(*d->unrecorded));
+        d->nunrecorded--;
+    }
+    if (d->unrecorded == NULL &&
+        (d->unrecorded = malloc(MAX_UNRECORDED * sizeof(*d->unrecorded))) == NULL)
+        return;
+    d->unrecorded[d->nunrecorded++] = *r;
+}
+
+static void queue_records(md_daemon_t *d) {
+    if (d->nunrecorded == 0 || d->record_pending || d->stopping || !d->db_ready ||
+        d->db_state != MD_PGPOOL_UP)
+        return;
+    work_t *w = work_new(d, W_RECORD, 0, NULL);
+    if (w == NULL)
+        return;
+    w->records = d->unrecorded;
+    w->nrecords = d->nunrecorded;
+    d->unrecorded = NULL;
+    d->nunrecorded = 0;
+    d->record_pending = true;
+    enqueue(d, w);
+}
+
+static void finish_records(md_daemon_t *d, work_t *w) {
+    d->record_pending = false;
+    if (w->nrecorded > 0)
+        md_log_info("recorded the outcome of %d run(s) that ended while the database was away",
+                    w->nrecorded);
+    for (int i = w->nrecorded; i < w->nrecords; i++)
+        keep_unrecorded(d, &w->records[i]);
+}
+
 static void finish_run(md_daemon_t *d, work_t *w) {
     md_run_result_t *r = &w->result;
     const char *name = md_jobdef_get(w->job)->name;
     d->running[w->job] = NULL;
+    if (r->outcome_unrecorded && r->run_id >= 0)
+        keep_unrecorded(d, r);
     md_log_ctx_t ctx = {name, r->run_id, r->rows_read, r->duration_ms};
     char stamp[21];
     if (w->conn_failed) {
@@ -710,6 +772,9 @@ static void after_work_cb(uv_work_t *req, int status) {
         else if (!w->conn_failed)
             md_log_debug("pruned %lld old run(s)", (long long)w->pruned);
         break;
+    case W_RECORD:
+        finish_records(d, w);
+        break;
     case W_CANCEL:
         break;
     }
@@ -721,6 +786,7 @@ static void after_work_cb(uv_work_t *req, int status) {
         work_free(w);
     }
     if (!d->stopping) {
+        queue_records(d);
         dispatch(d);
         arm_sched_timer(d);
         arm_probe_timer(d);
@@ -1101,6 +1167,7 @@ int md_daemon_main(const char *cli_config_path) {
         md_log_warn("event loop closed with handles still open");
 
     int code = d->exit_code;
+    free(d->unrecorded); /* left 'running': the next start marks them interrupted */
     uv_mutex_destroy(&d->side_mu);
     cfgref_put(d->cfg);
     md_pgpool_free(d->pool);

@@ -135,22 +135,26 @@ static int insert_run(PGconn *conn, const char *job, const char *status, const c
     return 0;
 }
 
-static int finish_run(PGconn *conn, const md_run_result_t *r, md_error_t *err) {
-    char id[32], rd[32], wr[32], va[32], inv[32], dup[32];
+/* at_ms: when the run ended (Unix ms), 0 for now(); a late record (at_ms > 0)
+ * only replaces a row still 'running'. */
+static int finish_run(PGconn *conn, const md_run_result_t *r, int64_t at_ms, md_error_t *err) {
+    char id[32], rd[32], wr[32], va[32], inv[32], dup[32], at[32];
     snprintf(id, sizeof(id), "%" PRId64, r->run_id);
     snprintf(rd, sizeof(rd), "%" PRId64, r->rows_read);
     snprintf(wr, sizeof(wr), "%" PRId64, r->rows_written);
     snprintf(va, sizeof(va), "%" PRId64, r->rows_valid);
     snprintf(inv, sizeof(inv), "%" PRId64, r->rows_invalid);
     snprintf(dup, sizeof(dup), "%" PRId64, r->rows_duplicate);
-    const char *params[] = {id,  md_run_status_name(r->status),    rd, wr, va, inv,
-                            dup, r->message[0] ? r->message : NULL};
+    snprintf(at, sizeof(at), "%" PRId64, at_ms);
+    const char *params[] = {id,  md_run_status_name(r->status),     rd, wr, va, inv,
+                            dup, r->message[0] ? r->message : NULL, at};
     PGresult *res = bookkeeping(
         conn,
-        "UPDATE medallion.job_runs SET status = $2, finished_at = now(), rows_read = $3, "
+        "UPDATE medallion.job_runs SET status = $2, finished_at = CASE WHEN $9::bigint > 0 "
+        "THEN to_timestamp($9::bigint / 1000.0) ELSE now() END, rows_read = $3, "
         "rows_written = $4, rows_valid = $5, rows_invalid = $6, rows_duplicate = $7, "
-        "message = $8 WHERE run_id = $1",
-        8, params, err);
+        "message = $8 WHERE run_id = $1 AND ($9::bigint = 0 OR status = 'running')",
+        9, params, err);
     if (res == NULL)
         return err ? err->code : -EIO;
     PQclear(res);
@@ -162,7 +166,7 @@ static int finish_run(PGconn *conn, const md_run_result_t *r, md_error_t *err) {
  * must never stay 'running' in job_runs while its daemon goes on. */
 static int record_outcome(const md_config_t *cfg, PGconn *lock_conn, PGconn *conn,
                           const md_run_result_t *r, md_error_t *err) {
-    if (finish_run(lock_conn, r, err) == 0)
+    if (finish_run(lock_conn, r, 0, err) == 0)
         return 0;
     /* job_runs is locked by someone: another connection would wait the same.
      * The row stays 'running'; this daemon's next start marks it interrupted. */
@@ -170,16 +174,20 @@ static int record_outcome(const md_config_t *cfg, PGconn *lock_conn, PGconn *con
         return err->code;
     md_error_clear(err);
     if (conn != NULL && PQstatus(conn) == CONNECTION_OK &&
-        PQtransactionStatus(conn) == PQTRANS_IDLE && finish_run(conn, r, err) == 0)
+        PQtransactionStatus(conn) == PQTRANS_IDLE && finish_run(conn, r, 0, err) == 0)
         return 0;
     md_error_clear(err);
     PGconn *fresh = NULL;
     int rc = md_pg_connect(cfg->database_url, &fresh, err);
     if (rc == 0) {
-        rc = finish_run(fresh, r, err);
+        rc = finish_run(fresh, r, 0, err);
         PQfinish(fresh);
     }
     return rc;
+}
+
+int md_runner_record_outcome(PGconn *conn, const md_run_result_t *r, md_error_t *err) {
+    return finish_run(conn, r, r->finished_ms > 0 ? r->finished_ms : 1, err);
 }
 
 int md_runner_record_skip(PGconn *conn, md_job_id_t job, const char *trigger, const char *reason,
@@ -308,9 +316,14 @@ unlock:
     /* Record the outcome before releasing the lock, so finished_at of this
      * run always precedes started_at of the next holder's run. */
     ret->duration_ms = now_ms() - t0;
-    if (ret->run_id >= 0 && record_outcome(cfg, lock_conn, conn, ret, &err) != 0 &&
-        ret->message[0] == '\0')
-        set_message(ret, "cannot record the outcome: %s", err.msg);
+    if (ret->run_id >= 0 && record_outcome(cfg, lock_conn, conn, ret, &err) != 0) {
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        ret->outcome_unrecorded = true;
+        ret->finished_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+        if (ret->message[0] == '\0')
+            set_message(ret, "cannot record the outcome: %s", err.msg);
+    }
     res = md_pg_query(lock_conn, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 1, lparams, &err);
     PQclear(res);
     md_log_set_scope(NULL);

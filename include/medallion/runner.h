@@ -30,6 +30,10 @@ typedef struct md_run_result {
     int64_t duration_ms;
     bool locked_elsewhere; /* skipped because another instance holds the job */
     bool connection_lost;  /* failed because the database went away: retry later */
+    /* The outcome could not be written to job_runs (the database was away):
+     * the row says 'running' until md_runner_record_outcome succeeds. */
+    bool outcome_unrecorded;
+    int64_t finished_ms; /* Unix ms when the run ended, for that late record */
     char message[512];
 } md_run_result_t;
 
@@ -39,6 +43,11 @@ typedef struct md_run_control {
     atomic_bool timed_out;        /* set by the scheduler before cancelling for a timeout */
     PGcancel *_Atomic cancel;     /* cancel handle of the work connection while a query runs */
 } md_run_control_t;
+
+/* Writes the outcome of a run that could not record it when it ended (see
+ * md_run_result_t.outcome_unrecorded), with its own finished time; leaves a
+ * row that is no longer 'running' (marked interrupted meanwhile) alone. */
+int md_runner_record_outcome(PGconn *conn, const md_run_result_t *r, md_error_t *err) MD_MUST_CHECK;
 
 /* Instance name stored in job_runs.instance: "host:pid". */
 const char *md_runner_instance(void);

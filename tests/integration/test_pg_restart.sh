@@ -33,5 +33,36 @@ assert_ne "80000" "$mid" "the restart really interrupted the run (silver had $mi
 "$MEDALLIOND" run -c "$cfg" clean_events >/dev/null 2>&1 || md_fail "the next run succeeds"
 assert_eq "0" "$(qq "SELECT count(*) FROM analytics.events_raw r WHERE (SELECT count(*) FROM analytics.events_clean c WHERE c.id = r.id) + (SELECT count(*) FROM medallion.duplicates d WHERE d.source_table = 'events_raw' AND d.bronze_id = r.id) <> 1")" "every bronze row exactly once after the restart"
 assert_eq "80000" "$(qq "SELECT (SELECT count(*) FROM analytics.events_clean) + (SELECT count(*) FROM medallion.duplicates)")" "exact counts"
-rm -f "$cfg" "$dir.run1"
+# The same under the daemon: the run in flight fails, and its job_runs row says
+# so once the database is back (it cannot be written while it is away), not
+# 'running' until the daemon's next start.
+qq "TRUNCATE analytics.events_clean; DELETE FROM medallion.duplicates; DELETE FROM medallion.job_runs;
+    UPDATE medallion.batch_positions SET prev_snapshot = NULL, cur_snapshot = NULL, last_xid = NULL,
+    last_id = NULL WHERE job_name = 'clean_events'" >/dev/null
+{
+    echo "jobs:"
+    echo "  clean_events: {schedule: \"@every 2s\", batch_size: 400}"
+    for j in clean_api_logs clean_user_actions validate_transactions build_user_sessions \
+        calculate_daily_metrics calculate_revenue_summary calculate_user_cohorts update_kpi_dashboard; do
+        echo "  $j: {enabled: false}"
+    done
+} >"$cfg"
+"$MEDALLIOND" -c "$cfg" >"$dir.daemon" 2>&1 &
+dpid=$!
+for _ in $(seq 200); do
+    n=$(qq "SELECT count(*) FROM analytics.events_clean" 2>/dev/null || echo 0)
+    [ "$n" -gt 0 ] && break
+    sleep 0.05
+done
+as_pg "$bindir/pg_ctl" -D "$dir/data" -m immediate -w restart >/dev/null 2>&1
+done_all() { [ "$(qq "SELECT (SELECT count(*) FROM analytics.events_clean) + (SELECT count(*) FROM medallion.duplicates)" 2>/dev/null || echo 0)" = 80000 ]; }
+for _ in $(seq 600); do done_all && break; sleep 0.1; done
+done_all && md_ok "the daemon finishes the backlog after the restart" || md_fail "backlog not done: $(tail -3 "$dir.daemon")"
+sleep 3 # a run or two more, and the late record
+kill -TERM "$dpid"; wait "$dpid" || true
+assert_eq "0" "$(qq "SELECT count(*) FROM medallion.job_runs WHERE status = 'running'")" \
+    "no run left 'running' once the database is back ($(grep -c 'recorded the outcome' "$dir.daemon") late record line(s))"
+assert_ne "0" "$(qq "SELECT count(*) FROM medallion.job_runs WHERE status = 'failed' AND finished_at IS NOT NULL")" \
+    "the run the restart broke is recorded failed, with its end time"
+rm -f "$cfg" "$dir.run1" "$dir.daemon"
 md_finish
