@@ -89,7 +89,7 @@ static int mark_dirty(PGconn *conn, const md_config_t *cfg, const bool *wanted, 
             "generate_series(date_trunc('month', $1::date), $2::date, interval '1 month') AS d "
             "UNION SELECT date_trunc('month', f.first_event_at AT TIME ZONE $3)::date FROM "
             "medallion.user_first_seen f JOIN u USING (user_id) WHERE f.first_event_at IS NOT "
-            "NULL) x ON CONFLICT (cohort_month) DO UPDATE SET marked_at = now()",
+            "NULL) x ORDER BY m ON CONFLICT (cohort_month) DO UPDATE SET marked_at = now()",
             3, params, err);
         if (res == NULL)
             rc = err->code;

@@ -490,8 +490,9 @@ static int update_first_seen(md_job_ctx_t *ctx, sess_state_t *st, const skey_t *
                  "f.first_event_at), "
                  "cohorts AS (INSERT INTO medallion.cohort_dirty (cohort_month) SELECT DISTINCT "
                  "date_trunc('month', ts AT TIME ZONE $3)::date FROM (SELECT first_event_at AS ts "
-                 "FROM old UNION ALL SELECT first_event_at FROM up) m WHERE ts IS NOT NULL ON "
-                 "CONFLICT (cohort_month) DO UPDATE SET marked_at = now()) "
+                 "FROM old UNION ALL SELECT first_event_at FROM up) m WHERE ts IS NOT NULL ORDER "
+                 "BY "
+                 "1 ON CONFLICT (cohort_month) DO UPDATE SET marked_at = now()) "
                  "SELECT " US_EXPR("old.first_event_at") ", " US_EXPR(
                      "up.first_event_at") " FROM up LEFT JOIN old ON old.user_id = up.user_id",
         3, params, &ctx->err);
@@ -528,8 +529,8 @@ static int mark_dirty(md_job_ctx_t *ctx, sess_state_t *st) {
     const char *params[] = {DIRTY_TARGET, md_array_lit_end(&days)};
     PGresult *res = md_pg_query(ctx->conn,
                                 "INSERT INTO medallion.gold_dirty (target, day) SELECT $1, d "
-                                "FROM unnest($2::date[]) AS d ON CONFLICT (target, day) DO "
-                                "UPDATE SET marked_at = now()",
+                                "FROM unnest($2::date[]) AS d ORDER BY d ON CONFLICT (target, "
+                                "day) DO UPDATE SET marked_at = now()",
                                 2, params, &ctx->err);
     md_array_lit_free(&days);
     if (res == NULL)

@@ -141,7 +141,11 @@ static int dirty_cohorts(md_job_ctx_t *ctx, const char *zone, cohort_set_t *set,
 
     /* Marks committed after this statement's snapshot are not deleted: they
      * survive to the next run. */
-    res = query(ctx, "DELETE FROM medallion.cohort_dirty RETURNING cohort_month::text", 0, NULL);
+    res = query(ctx,
+                "DELETE FROM medallion.cohort_dirty c USING (SELECT cohort_month FROM "
+                "medallion.cohort_dirty ORDER BY 1 FOR UPDATE) x WHERE c.cohort_month = "
+                "x.cohort_month RETURNING c.cohort_month::text",
+                0, NULL); /* locked in order, as the writers take them (no deadlock) */
     if (res == NULL)
         return ctx->err.code;
     int rc = 0;

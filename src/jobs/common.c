@@ -167,9 +167,14 @@ int md_job_ensure_reporting_zone(md_job_ctx_t *ctx) {
 
 PGresult *md_job_take_dirty_days(md_job_ctx_t *ctx, const char *target) {
     const char *params[] = {target};
+    /* The marks are locked in (target, day) order, the order every writer of
+     * marks takes them in: a silver batch re-marking days while this runs
+     * waits, or makes this wait, but never both (a deadlock). */
     return md_pg_query(ctx->conn,
-                       "DELETE FROM medallion.gold_dirty WHERE target = $1 RETURNING day::text", 1,
-                       params, &ctx->err);
+                       "DELETE FROM medallion.gold_dirty g USING (SELECT day FROM "
+                       "medallion.gold_dirty WHERE target = $1 ORDER BY day FOR UPDATE) x "
+                       "WHERE g.target = $1 AND g.day = x.day RETURNING g.day::text",
+                       1, params, &ctx->err);
 }
 
 int md_job_transaction(md_job_ctx_t *ctx, const char *begin,
