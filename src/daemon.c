@@ -5,6 +5,7 @@
 #include "medallion/daemon.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,51 @@ static int backend_pid(PGconn *conn, const char *sql, char *buf, size_t len, md_
     return 0;
 }
 
+/* `a`'s backend pid, asked while `b` holds a transaction open, waiting at most
+ * POOLER_WAIT_MS. With a session of its own the answer is immediate; a
+ * transaction-mode pooler whose pool is down to the backend `b` holds queues
+ * the query instead (for its query_wait_timeout, 120 s by default): that is a
+ * transaction-mode pooler too. -ETIMEDOUT then, with the query still queued;
+ * the caller ends b's transaction and calls finish_queued(a). */
+#define POOLER_WAIT_MS 5000
+
+static int backend_pid_while(PGconn *a, char *buf, size_t len, md_error_t *ret_err) {
+    if (!PQsendQuery(a, "SELECT pg_backend_pid()"))
+        return md_pg_error(a, NULL, "query failed", ret_err);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (PQisBusy(a)) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = POOLER_WAIT_MS -
+                    ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = PQsocket(a), .events = POLLIN};
+        if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+            return md_error_set(ret_err, -errno, "waiting for the pooler probe: %s",
+                                strerror(errno));
+        if (!PQconsumeInput(a))
+            return md_pg_error(a, NULL, "query failed", ret_err);
+    }
+    int rc = 0;
+    PGresult *res;
+    while ((res = PQgetResult(a)) != NULL) {
+        if (PQresultStatus(res) != PGRES_TUPLES_OK && rc == 0)
+            rc = md_pg_error(a, res, "query failed", ret_err);
+        else if (rc == 0)
+            snprintf(buf, len, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+        PQclear(res);
+    }
+    return rc;
+}
+
+/* Collects the answer of a query left queued by backend_pid_while. */
+static void finish_queued(PGconn *a) {
+    PGresult *res;
+    while ((res = PQgetResult(a)) != NULL)
+        PQclear(res);
+}
+
 /* A transaction-mode pooler hands each transaction whatever server backend is
  * free. While `b` holds a transaction open, `a` keeps its own backend only when
  * it has a session of its own (direct or session mode); in transaction mode `b`
@@ -121,14 +167,19 @@ static int check_pooler(PGconn *a, PGconn *b, md_error_t *ret_err) {
         if ((rc = md_pg_exec(b, "BEGIN", ret_err)) != 0)
             break;
         rc = backend_pid(b, "SELECT pg_backend_pid()", pb, sizeof(pb), ret_err);
-        if (rc == 0)
-            rc = backend_pid(a, "SELECT pg_backend_pid()", pa2, sizeof(pa2), ret_err);
+        bool queued = false;
+        if (rc == 0 && (rc = backend_pid_while(a, pa2, sizeof(pa2), ret_err)) == -ETIMEDOUT) {
+            queued = true;
+            rc = 0;
+        }
         md_error_t ignore = {0};
         if (md_pg_exec(b, "COMMIT", &ignore) != 0 && rc == 0)
             rc = md_pg_exec(b, "ROLLBACK", ret_err);
+        if (queued)
+            finish_queued(a); /* b's transaction is over: a's query gets its turn */
         if (rc != 0)
             break;
-        if (strcmp(pa1, pb) == 0 || strcmp(pa1, pa2) != 0)
+        if (queued || strcmp(pa1, pb) == 0 || strcmp(pa1, pa2) != 0)
             return md_error_set(
                 ret_err, -EPROTO,
                 "the database URL points at a connection pooler in transaction mode (the server "

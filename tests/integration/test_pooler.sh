@@ -134,4 +134,15 @@ assert_eq "1" "$rc" "transaction mode: the daemon refuses to start (exit 1)"
 assert_match "transaction mode.*5432" "$out" "the daemon names port 5432"
 assert_eq "0" "$(qq "SELECT count(*) FROM medallion.job_runs WHERE status = 'running'")" "nothing left running"
 
+# Transaction mode with a pool of one server connection: the probe's query
+# waits behind the probe's own open transaction. That wait is the answer too,
+# within seconds, not after PgBouncer's query_wait_timeout (120 s).
+start_bouncer transaction 1 || md_fail "pgbouncer (transaction mode, pool of 1) starts"
+t0=$SECONDS
+rc=0; out=$(mdb timeout 60 "$MEDALLIOND" run clean_events 2>&1) || rc=$?
+assert_eq "1" "$rc" "transaction mode, pool of 1: run refuses (exit 1)"
+assert_match "transaction mode.*5432" "$out" "the refusal names transaction mode"
+took=$((SECONDS - t0))
+if [ "$took" -le 20 ]; then md_ok "refused within ${took} s"; else md_fail "refused after ${took} s"; fi
+
 md_finish
