@@ -153,17 +153,8 @@ int md_cli_run(int argc, char **argv) {
         for (int j = 0; j < MD_JOB_COUNT; j++)
             wanted[j] = cfg->jobs[j].enabled;
 
-    PGconn *conn = NULL, *lock_conn = NULL;
-    if (md_cli_connect(cfg, &conn) != 0 || md_cli_connect(cfg, &lock_conn) != 0) {
-        PQfinish(conn);
-        md_config_free(cfg);
-        return MD_EXIT_FAILED;
-    }
-    md_error_t err = {0};
-    if (md_daemon_preflight(conn, lock_conn, &err) != 0) {
-        fprintf(stderr, "medalliond run: %s\n", err.msg);
-        PQfinish(conn);
-        PQfinish(lock_conn);
+    PGconn *conn, *lock_conn;
+    if (md_cli_open_checked("run", cfg, &conn, &lock_conn) != MD_EXIT_OK) {
         md_config_free(cfg);
         return MD_EXIT_FAILED;
     }

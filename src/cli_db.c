@@ -8,6 +8,7 @@
 
 #include "medallion/cli.h"
 #include "medallion/config.h"
+#include "medallion/daemon.h"
 #include "medallion/migrate.h"
 #include "medallion/pg.h"
 #include "medallion/runner.h"
@@ -47,6 +48,25 @@ int md_cli_connect(const md_config_t *cfg, PGconn **ret_conn) {
         return -1;
     }
     return 0;
+}
+
+int md_cli_open_checked(const char *cmd, const md_config_t *cfg, PGconn **ret_conn,
+                        PGconn **ret_lock_conn) {
+    PGconn *conn = NULL, *lock_conn = NULL;
+    if (md_cli_connect(cfg, &conn) != 0 || md_cli_connect(cfg, &lock_conn) != 0) {
+        PQfinish(conn);
+        return MD_EXIT_FAILED;
+    }
+    md_error_t err = {0};
+    if (md_daemon_preflight(conn, lock_conn, &err) != 0) {
+        fprintf(stderr, "medalliond %s: %s\n", cmd, err.msg);
+        PQfinish(conn);
+        PQfinish(lock_conn);
+        return MD_EXIT_FAILED;
+    }
+    *ret_conn = conn;
+    *ret_lock_conn = lock_conn;
+    return MD_EXIT_OK;
 }
 
 /* Parses "-c FILE" (and --config FILE) plus the extra long options given. */

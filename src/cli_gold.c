@@ -11,7 +11,6 @@
 
 #include "medallion/cli.h"
 #include "medallion/config.h"
-#include "medallion/daemon.h"
 #include "medallion/jobdefs.h"
 #include "medallion/log.h"
 #include "medallion/pg.h"
@@ -185,16 +184,14 @@ int md_cli_backfill(int argc, char **argv) {
     if (md_cli_load_config(cfg_path, &cfg) != 0)
         return MD_EXIT_USAGE;
     md_log_set_level(cfg->log_level);
-    PGconn *conn = NULL, *lock_conn = NULL;
-    if (md_cli_connect(cfg, &conn) != 0 || md_cli_connect(cfg, &lock_conn) != 0) {
-        PQfinish(conn);
+    PGconn *conn, *lock_conn;
+    if (md_cli_open_checked("backfill", cfg, &conn, &lock_conn) != MD_EXIT_OK) {
         md_config_free(cfg);
         return MD_EXIT_FAILED;
     }
     md_error_t err = {0};
     int code = MD_EXIT_OK;
-    if (md_daemon_preflight(conn, lock_conn, &err) != 0 ||
-        mark_dirty(conn, cfg, wanted, from, to, &err) != 0) {
+    if (mark_dirty(conn, cfg, wanted, from, to, &err) != 0) {
         fprintf(stderr, "medalliond backfill: %s\n", err.msg);
         PQfinish(conn);
         PQfinish(lock_conn);

@@ -8,7 +8,6 @@
 
 #include "medallion/cli.h"
 #include "medallion/config.h"
-#include "medallion/daemon.h"
 #include "medallion/jobdefs.h"
 #include "medallion/runner.h"
 #include "medallion/timefmt.h"
@@ -74,17 +73,8 @@ int md_cli_reprocess(int argc, char **argv) {
     md_config_t *cfg;
     if (md_cli_load_config(cfg_path, &cfg) != 0)
         return MD_EXIT_USAGE;
-    PGconn *conn = NULL, *lock_conn = NULL;
-    if (md_cli_connect(cfg, &conn) != 0 || md_cli_connect(cfg, &lock_conn) != 0) {
-        PQfinish(conn);
-        md_config_free(cfg);
-        return MD_EXIT_FAILED;
-    }
-    md_error_t err = {0};
-    if (md_daemon_preflight(conn, lock_conn, &err) != 0) {
-        fprintf(stderr, "medalliond reprocess: %s\n", err.msg);
-        PQfinish(conn);
-        PQfinish(lock_conn);
+    PGconn *conn, *lock_conn;
+    if (md_cli_open_checked("reprocess", cfg, &conn, &lock_conn) != MD_EXIT_OK) {
         md_config_free(cfg);
         return MD_EXIT_FAILED;
     }

@@ -28,6 +28,11 @@ int md_cli_load_config(const char *cli_path, struct md_config **ret_cfg);
 /* Connect to cfg's database, printing a (password-free) error on failure. */
 struct pg_conn;
 int md_cli_connect(const struct md_config *cfg, struct pg_conn **ret_conn);
+/* The two connections a run needs (work and job lock), checked as the daemon
+ * checks them at start (pooler, role, pending migrations). On failure prints
+ * "medalliond CMD: why", closes what it opened and returns MD_EXIT_FAILED. */
+int md_cli_open_checked(const char *cmd, const struct md_config *cfg, struct pg_conn **ret_conn,
+                        struct pg_conn **ret_lock_conn);
 
 /* medalliond check-config [-c FILE]: "FILE: OK" and a summary line → 0; each
  * error ("FILE:LINE:COL: message") on stderr → 1; bad usage → 2. */
