@@ -183,13 +183,19 @@ qq "CREATE FUNCTION test_slow_page() RETURNS trigger LANGUAGE plpgsql AS \$\$
     BEGIN IF NEW.id = $((first + 105)) THEN PERFORM pg_sleep(3); END IF; RETURN NEW; END \$\$;
     CREATE TRIGGER slow BEFORE INSERT ON analytics.events_clean FOR EACH ROW EXECUTE FUNCTION test_slow_page()" >/dev/null
 config_with "" 'clean_events={batch_size: 100, write_connections: 1}' >"$tmp/l.yaml"
-"$MEDALLIOND" run -c "$tmp/l.yaml" clean_events >"$tmp/l.log" 2>&1 &
-pid=$!; pids+=($pid)
-wait_for 20 has_runs "job_name = 'clean_events' AND status = 'running'" || md_fail "the run never started"
-sleep 1 # inside the slow second page
-qq "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
-    AND classid::int = hashtext('medalliond') AND objid::int = hashtext('clean_events')" >/dev/null
-rc=0; wait $pid || rc=$?
+# run_losing_lock JOB: runs JOB, and a second into its (slowed) work ends the
+# session holding its job lock; the run's exit status is left in $rc.
+run_losing_lock() {
+    local job="$1" p
+    "$MEDALLIOND" run -c "$tmp/l.yaml" "$job" >"$tmp/$job.log" 2>&1 &
+    p=$!; pids+=($p)
+    wait_for 20 has_runs "job_name = '$job' AND status = 'running'" || md_fail "the $job run never started"
+    sleep 1
+    qq "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+        AND classid::int = hashtext('medalliond') AND objid::int = hashtext('$job')" >/dev/null
+    rc=0; wait "$p" || rc=$?
+}
+run_losing_lock clean_events # inside the slow second page
 assert_eq "1" "$rc" "the run without its lock exits 1"
 assert_match "^failed\|lost the job lock" "$(qq "SELECT status || '|' || message FROM medallion.job_runs WHERE job_name = 'clean_events'")" \
     "its job_runs row says failed: lost the job lock (not 'running')"
@@ -211,13 +217,7 @@ before=$(qq "SELECT count(*) FROM analytics.daily_metrics WHERE date = current_d
 qq "CREATE FUNCTION test_slow_gold() RETURNS trigger LANGUAGE plpgsql AS \$\$
     BEGIN PERFORM pg_sleep(3); RETURN NULL; END \$\$;
     CREATE TRIGGER slow_gold BEFORE INSERT ON analytics.daily_metrics FOR EACH STATEMENT EXECUTE FUNCTION test_slow_gold()" >/dev/null
-"$MEDALLIOND" run -c "$tmp/l.yaml" calculate_daily_metrics >"$tmp/g.log" 2>&1 &
-pid=$!; pids+=($pid)
-wait_for 20 has_runs "job_name = 'calculate_daily_metrics' AND status = 'running'" || md_fail "the gold run never started"
-sleep 1 # inside the slow upsert
-qq "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
-    AND classid::int = hashtext('medalliond') AND objid::int = hashtext('calculate_daily_metrics')" >/dev/null
-rc=0; wait $pid || rc=$?
+run_losing_lock calculate_daily_metrics # inside the slow upsert
 assert_eq "1" "$rc" "the gold run without its lock exits 1"
 assert_match "^failed\|lost the job lock .*before its commit" "$(qq "SELECT status || '|' || message FROM medallion.job_runs WHERE job_name = 'calculate_daily_metrics'")" \
     "its job_runs row says it lost the lock before its commit"
